@@ -1,0 +1,63 @@
+// CONNECT: `client.connect`, then the `auth` chain, then the built-in anonymous policy.
+import { randomBytes } from 'node:crypto'
+import type { AuthenticateError, Client } from 'aedes'
+import type { ConnectPacket } from 'aedes'
+import type { AuthDecision, ConnackRejectCode } from '../../../sdk/events.ts'
+import { connectedClients } from '../aedes-internals.ts'
+import { clientInfo } from '../client-state.ts'
+import type { BridgeContext } from '../context.ts'
+
+export function preConnect (ctx: BridgeContext) {
+  return (client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void) => {
+    // NanoMQ assigns `nanomq-<8 hex>`; aedes would assign `aedes_<uuid>`. Either is legal.
+    if (!packet.clientId) packet.clientId = 'tapmq-' + randomBytes(4).toString('hex')
+    const state = ctx.clients.get(client)
+    state.connect = packet
+    if (ctx.hooks.client.connect.isUsed()) {
+      ctx.hooks.client.connect.call({ ...clientInfo(client, packet, state.peer), ts: Date.now() })
+    }
+    done(null, true)
+  }
+}
+
+function rejection (code: ConnackRejectCode, message: string): AuthenticateError {
+  return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError
+}
+
+export function authenticate (ctx: BridgeContext) {
+  return (client: Client, username: string | undefined, password: Buffer | undefined,
+    done: (error: AuthenticateError | null, success: boolean | null) => void) => {
+    const state = ctx.clients.get(client)
+    const info = clientInfo(client, state.connect ?? { cmd: 'connect', clientId: client.id, username } as ConnectPacket, state.peer)
+    state.info = info
+
+    const decide = (decision: AuthDecision | undefined) => {
+      if (decision?.result === 'allow') {
+        state.superuser = decision.superuser === true
+        return accept()
+      }
+      if (decision?.result === 'deny') {
+        ctx.log.info({ clientId: info.clientId, reason: decision.reason }, 'connect denied')
+        return done(rejection(decision.code ?? 5, decision.reason ?? 'not authorized'), false)
+      }
+      // no plugin decided: the built-in policy
+      if (ctx.config.allowAnonymous) return accept()
+      if (username === undefined) return done(rejection(4, 'anonymous clients are not allowed (allow_anonymous = false)'), false)
+      return done(rejection(5, 'no auth plugin accepted this client (allow_anonymous = false)'), false)
+    }
+
+    const accept = () => {
+      // the old connection with this id is about to be closed by aedes: say why
+      const previous = connectedClients(ctx.broker)[info.clientId]
+      if (previous && previous !== client) ctx.clients.markCause(previous, 'takeover')
+      done(null, true)
+    }
+
+    if (!ctx.hooks.auth.isUsed()) return decide(undefined)
+    ctx.hooks.auth.promise({ ...info, password }).then(decide, (err: Error) => {
+      // the isolation layer turns tap failures into denials; reaching here is a host bug
+      ctx.log.error({ err }, 'auth hook failed')
+      done(rejection(3, 'authentication is unavailable'), false)
+    })
+  }
+}

@@ -1,0 +1,50 @@
+// Connection closed: classify why (aedes 1.2 gives no reason), then `client.disconnected`
+// and, for a clean session, `session.terminated`.
+import type { Client } from 'aedes'
+import type { DisconnectReason } from '../../../sdk/events.ts'
+import { internals } from '../aedes-internals.ts'
+import type { BridgeContext } from '../context.ts'
+
+/** aedes error texts that name a cause better than "protocol error". */
+function reasonOfError (message: string): DisconnectReason {
+  if (message === 'keep alive timeout') return 'keepalive_timeout'
+  if (message === 'drain timeout') return 'slow_consumer'
+  return 'protocol_error'
+}
+
+export function onKeepaliveTimeout (ctx: BridgeContext) {
+  return (client: Client) => ctx.clients.markCause(client, 'keepalive_timeout')
+}
+
+export function onClientError (ctx: BridgeContext) {
+  return (client: Client, error: Error) => {
+    ctx.clients.markCause(client, reasonOfError(error.message), error.message)
+    ctx.log.debug({ clientId: client.id, err: error.message }, 'client error')
+  }
+}
+
+export function onClientDisconnect (ctx: BridgeContext) {
+  return (client: Client) => {
+    const state = ctx.clients.get(client)
+    const reason: DisconnectReason = state.cause?.reason ??
+      (internals(client)._disconnected ? 'normal' : ctx.broker.closed ? 'shutdown' : 'peer_closed')
+    const ts = Date.now()
+    const { hooks } = ctx
+    const username = state.info?.username
+    if (hooks.client.disconnected.isUsed()) {
+      hooks.client.disconnected.call(Object.freeze({
+        clientId: client.id,
+        username,
+        protoVer: state.info?.protoVer ?? client.version,
+        reason,
+        detail: state.cause?.detail,
+        peer: state.peer,
+        ts
+      }))
+    }
+    // a taken-over session lives on in the new connection
+    if (client.clean && reason !== 'takeover' && hooks.session.terminated.isUsed()) {
+      hooks.session.terminated.call(Object.freeze({ clientId: client.id, username, reason, ts }))
+    }
+  }
+}

@@ -1,0 +1,78 @@
+// SUBSCRIBE / UNSUBSCRIBE: `client.subscribe` (deny or rewrite), `authorize.subscribe`,
+// then `session.subscribed` after SUBACK; `client.unsubscribe` and `session.unsubscribed`.
+import type { Client, Subscription } from 'aedes'
+import type { QoS, SubscribeControl, SubscriptionRequest } from '../../../sdk/events.ts'
+import type { BridgeContext } from '../context.ts'
+
+class SubscribeVerdict implements SubscribeControl {
+  denied: string | undefined
+  current: SubscriptionRequest
+  constructor (subscription: SubscriptionRequest) {
+    this.current = subscription
+  }
+
+  deny (reason: string): void {
+    this.denied ??= reason
+  }
+
+  rewrite (subscription: Partial<SubscriptionRequest>): void {
+    this.current = Object.freeze({ ...this.current, ...subscription })
+  }
+}
+
+export function authorizeSubscribe (ctx: BridgeContext) {
+  return (client: Client, subscription: Subscription, done: (error: Error | null, subscription?: Subscription | null) => void) => {
+    // aedes also asks while restoring a persistent session; those were authorized when made
+    if (!client.connected) return done(null, subscription)
+    const { hooks } = ctx
+    let granted: SubscriptionRequest = { topic: subscription.topic, qos: subscription.qos as QoS }
+    const state = ctx.clients.get(client)
+
+    if (hooks.client.subscribe.isUsed()) {
+      const verdict = new SubscribeVerdict(Object.freeze(granted))
+      hooks.client.subscribe.call(Object.freeze({ ...granted, clientId: client.id, username: state.info?.username, ts: Date.now() }), verdict)
+      if (verdict.denied !== undefined) {
+        ctx.log.debug({ clientId: client.id, topic: granted.topic, reason: verdict.denied }, 'subscription denied by plugin')
+        return done(null, null)
+      }
+      granted = verdict.current
+    }
+
+    const grant = () => done(null, { ...subscription, topic: granted.topic, qos: granted.qos })
+    if (state.superuser || !hooks.authorize.subscribe.isUsed() || !state.info) return grant()
+    hooks.authorize.subscribe.promise(Object.freeze({
+      access: 'subscribe', topic: granted.topic, qos: granted.qos, client: state.info, superuser: state.superuser
+    })).then((decision) => {
+      if (decision?.result === 'deny') return done(null, null)
+      grant()
+    }, () => done(null, null))
+  }
+}
+
+export function onSubscribe (ctx: BridgeContext) {
+  return (subscriptions: Subscription[], client: Client) => {
+    const hook = ctx.hooks.session.subscribed
+    if (!hook.isUsed()) return
+    const username = ctx.clients.get(client).info?.username
+    const ts = Date.now()
+    for (const sub of subscriptions) {
+      // qos 128 marks a refused filter in aedes' event
+      if (sub.qos > 2) continue
+      hook.call(Object.freeze({ clientId: client.id, username, topic: sub.topic, qos: sub.qos as QoS, ts }))
+    }
+  }
+}
+
+export function onUnsubscribe (ctx: BridgeContext) {
+  return (topics: string[], client: Client) => {
+    const { client: clientHooks, session } = ctx.hooks
+    if (!clientHooks.unsubscribe.isUsed() && !session.unsubscribed.isUsed()) return
+    const username = ctx.clients.get(client).info?.username
+    const ts = Date.now()
+    for (const topic of topics) {
+      const event = Object.freeze({ clientId: client.id, username, topic, ts })
+      clientHooks.unsubscribe.call(event)
+      session.unsubscribed.call(event)
+    }
+  }
+}

@@ -1,0 +1,89 @@
+// The read side of the broker for plugins (BrokerView): clients, subscriptions, the
+// subscription trie and counters, built from aedes' state on demand.
+import type { Aedes } from 'aedes'
+import type { QoS } from '../../sdk/events.ts'
+import type { BrokerView, ClientSummary, PublishRequest, SubscriptionInfo, TopicTreeNode } from '../../sdk/plugin.ts'
+import { connectedClients, internals } from './aedes-internals.ts'
+import type { BridgeContext } from './context.ts'
+
+interface MutableNode { topic: string, clientIds: string[], children: Map<string, MutableNode> }
+
+/** NanoMQ's child order: `+`, then `#`, then literal levels in byte order. */
+function compareLevels (a: string, b: string): number {
+  const rank = (level: string) => (level === '+' ? 0 : level === '#' ? 1 : 2)
+  return rank(a) - rank(b) || (a < b ? -1 : a > b ? 1 : 0)
+}
+
+function freezeNode (node: MutableNode): TopicTreeNode {
+  const children = [...node.children.values()].sort((a, b) => compareLevels(a.topic, b.topic)).map(freezeNode)
+  return Object.freeze({ topic: node.topic, clientIds: Object.freeze([...node.clientIds]), children: Object.freeze(children) })
+}
+
+export function buildTopicTree (subscriptions: readonly SubscriptionInfo[]): TopicTreeNode {
+  const root: MutableNode = { topic: '', clientIds: [], children: new Map() }
+  for (const { clientId, topic } of subscriptions) {
+    let node = root
+    for (const level of topic.split('/')) {
+      let child = node.children.get(level)
+      if (!child) {
+        child = { topic: level, clientIds: [], children: new Map() }
+        node.children.set(level, child)
+      }
+      node = child
+    }
+    node.clientIds.push(clientId)
+  }
+  return freezeNode(root)
+}
+
+/** `version` is tapmq's, which is what users and the HTTP API report. */
+export function createBrokerView (ctx: BridgeContext, broker: Aedes, version: string): BrokerView {
+  const live = () => Object.values(connectedClients(broker)).filter((client) => client !== undefined && client.connected)
+
+  const subscriptionsOf = (clientId: string, client = connectedClients(broker)[clientId]) =>
+    Object.entries(client ? internals(client).subscriptions ?? {} : {})
+      .map(([topic, sub]) => ({ clientId, topic, qos: sub.qos as QoS }))
+
+  const summary = (clientId: string): ClientSummary | undefined => {
+    const client = connectedClients(broker)[clientId]
+    const state = client && ctx.clients.get(client)
+    if (!client || !state?.info) return undefined
+    return Object.freeze({
+      ...state.info,
+      connectedAt: state.connectedAt,
+      subscriptions: subscriptionsOf(clientId, client).map(({ topic, qos }) => ({ topic, qos }))
+    })
+  }
+
+  const allSubscriptions = () => live().flatMap((client) => subscriptionsOf(client!.id, client))
+
+  return Object.freeze({
+    id: broker.id,
+    version,
+    clients: () => live().map((client) => summary(client!.id)).filter((c): c is ClientSummary => c !== undefined),
+    client: summary,
+    subscriptions: (clientId?: string) => (clientId === undefined ? allSubscriptions() : subscriptionsOf(clientId)),
+    topicTree: () => buildTopicTree(allSubscriptions()),
+    stats: () => ({
+      connections: broker.connectedClients,
+      subscriptions: allSubscriptions().length,
+      messagesReceived: ctx.counters.messagesReceived,
+      messagesSent: ctx.counters.messagesSent,
+      messagesDropped: ctx.counters.messagesDropped,
+      uptimeMs: Date.now() - ctx.counters.startedAt
+    }),
+    publish: (message: PublishRequest) => new Promise<void>((resolve, reject) => {
+      const payload = typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload
+      broker.publish({
+        cmd: 'publish', topic: message.topic, payload, qos: message.qos ?? 0, retain: message.retain ?? false, dup: false
+      }, (err?: Error | null) => (err ? reject(err) : resolve()))
+    }),
+    disconnect: (clientId: string) => {
+      const client = connectedClients(broker)[clientId]
+      if (!client) return false
+      ctx.clients.markCause(client, 'kicked')
+      client.close()
+      return true
+    }
+  })
+}

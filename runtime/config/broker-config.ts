@@ -1,0 +1,125 @@
+// The broker's own keys (NanoMQ 0.8 `nanomq.conf` plus tapmq's additions) and their
+// typed form. Reading a key marks it known; whatever is left over is warned about.
+import { resolve } from 'node:path'
+import type { Conf } from '../../sdk/conf.ts'
+import { type ListenAddress, parseListenUrl } from './listener-url.ts'
+
+export interface TlsConfig {
+  readonly address: ListenAddress
+  readonly keyFile: string
+  readonly certFile: string
+  readonly caCertFile?: string
+  readonly keyPassword?: string
+  readonly verifyPeer: boolean
+  readonly failIfNoPeerCert: boolean
+}
+
+export interface HttpServerConfig {
+  readonly enable: boolean
+  readonly port: number
+  readonly bind: string
+  readonly username: string
+  readonly password: string
+}
+
+export type LogLevel = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
+export const LOG_LEVELS: readonly LogLevel[] = ['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']
+
+export interface BrokerConfig {
+  readonly tcp: ListenAddress
+  readonly websocket?: ListenAddress
+  readonly tls?: TlsConfig
+  readonly allowAnonymous: boolean
+  /** bytes; NanoMQ's `max_packet_size` is in KB */
+  readonly maxPacketSize: number
+  readonly httpServer: HttpServerConfig
+  readonly log: { readonly level: LogLevel, readonly format: 'json' | 'pretty' }
+  /** the directory of the main config file: plugins.conf and plugin files default to it */
+  readonly etcDir: string
+  readonly dataDir: string
+  readonly pidFile: string
+  /** milliseconds a decision hook tap may take before its fail policy applies */
+  readonly hookTimeout: number
+  /** milliseconds plugins get to flush at shutdown */
+  readonly shutdownTimeout: number
+  readonly aedes: {
+    readonly connectTimeout: number
+    readonly drainTimeout: number
+    readonly maxInflightInbound: number
+    readonly maxTopicLevels: number
+    readonly heartbeatInterval: number
+  }
+}
+
+/** NanoMQ keys that have no meaning in tapmq (thread pools, C buffers); accepted with a note. */
+export const INERT_NANOMQ_KEYS = [
+  'daemon', 'num_taskq_thread', 'max_taskq_thread', 'parallel', 'property_size', 'msq_len',
+  'qos_duration', 'client_max_packet_size', 'http_server.parallel', 'http_server.auth_type',
+  'http_server.jwt.public.keyfile', 'http_server.jwt.private.keyfile', 'websocket.tls_url'
+]
+
+function listenAddress (conf: Conf, key: string, fallback: string, allowed: ReadonlyArray<ListenAddress['transport']>): ListenAddress {
+  const text = conf.string(key, fallback)
+  const parsed = parseListenUrl(text)
+  if (typeof parsed === 'string') return conf.invalid(key, parsed)
+  if (!allowed.includes(parsed.transport)) return conf.invalid(key, `a ${allowed.join(' or ')} URL here`)
+  return parsed
+}
+
+/** `baseDir` resolves relative paths: the directory of the main config file. */
+export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
+  const path = (value: string) => resolve(baseDir, value)
+
+  const tlsEnabled = conf.bool('tls.enable', false)
+  const tlsAddress = listenAddress(conf, 'tls.url', 'tls+nmq-tcp://0.0.0.0:8883', ['tls'])
+  const tlsFiles = {
+    keyFile: conf.string('tls.keyfile', '/etc/certs/key.pem'),
+    certFile: conf.string('tls.certfile', '/etc/certs/cert.pem'),
+    caCertFile: conf.string('tls.cacertfile'),
+    keyPassword: conf.string('tls.key_password'),
+    verifyPeer: conf.bool('tls.verify_peer', false),
+    failIfNoPeerCert: conf.bool('tls.fail_if_no_peer_cert', false)
+  }
+  const wsEnabled = conf.bool('websocket.enable', false)
+  const wsAddress = listenAddress(conf, 'websocket.url', 'nmq-ws://0.0.0.0:8083/mqtt', ['ws'])
+  for (const key of INERT_NANOMQ_KEYS) conf.entry(key)
+
+  return {
+    tcp: listenAddress(conf, 'url', 'nmq-tcp://0.0.0.0:1883', ['tcp', 'tls', 'ws', 'wss']),
+    websocket: wsEnabled ? wsAddress : undefined,
+    tls: tlsEnabled
+      ? {
+          address: tlsAddress,
+          ...tlsFiles,
+          keyFile: path(tlsFiles.keyFile),
+          certFile: path(tlsFiles.certFile),
+          caCertFile: tlsFiles.caCertFile ? path(tlsFiles.caCertFile) : undefined
+        }
+      : undefined,
+    allowAnonymous: conf.bool('allow_anonymous', true),
+    maxPacketSize: conf.int('max_packet_size', 1024, { min: 1, max: 262_144 }) * 1024,
+    httpServer: {
+      enable: conf.bool('http_server.enable', false),
+      port: conf.int('http_server.port', 8081, { min: 0, max: 65535 }),
+      bind: conf.string('http_server.bind', '127.0.0.1'),
+      username: conf.string('http_server.username', 'admin'),
+      password: conf.string('http_server.password', 'public')
+    },
+    log: {
+      level: conf.oneOf('log.level', LOG_LEVELS, 'info'),
+      format: conf.oneOf('log.format', ['json', 'pretty'] as const, 'json')
+    },
+    etcDir: baseDir,
+    dataDir: path(conf.string('data_dir', 'data')),
+    pidFile: path(conf.string('pid_file', 'data/tapmq.pid')),
+    hookTimeout: conf.duration('hook_timeout', 10_000),
+    shutdownTimeout: conf.duration('shutdown_timeout', 10_000),
+    aedes: {
+      connectTimeout: conf.duration('connect_timeout', 30_000),
+      drainTimeout: conf.duration('drain_timeout', 60_000),
+      maxInflightInbound: conf.int('max_inflight_inbound', 1000, { min: 0 }),
+      maxTopicLevels: conf.int('max_topic_levels', 100, { min: 1, max: 100 }),
+      heartbeatInterval: conf.duration('heartbeat_interval', 60_000)
+    }
+  }
+}

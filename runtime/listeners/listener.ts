@@ -1,0 +1,61 @@
+// What every transport shares: hand the stream to aedes, remember the peer, and cap the
+// packet size before aedes buffers the packet.
+import type { Server } from 'node:net'
+import type { Aedes, Client } from 'aedes'
+import type { Duplex } from 'node:stream'
+import type { IncomingMessage } from 'node:http'
+import type { Peer } from '../../sdk/events.ts'
+import { ERR_LISTEN } from '../../sdk/errors.ts'
+import { internals } from '../broker/aedes-internals.ts'
+import type { ClientStates } from '../broker/client-state.ts'
+import { formatListenUrl, type ListenAddress } from '../config/listener-url.ts'
+
+export interface Listener {
+  /** the URL with the real port (after listening on port 0) */
+  readonly url: string
+  readonly port: number
+  close (): Promise<void>
+}
+
+export interface ListenerContext {
+  readonly broker: Aedes
+  readonly clients: ClientStates
+  readonly maxPacketSize: number
+}
+
+export function acceptConnection (ctx: ListenerContext, stream: Duplex, peer: Peer, req?: IncomingMessage): Client {
+  const client = ctx.broker.handle(stream, req)
+  ctx.clients.attach(client, peer)
+  limitPacketSize(client, ctx.maxPacketSize)
+  return client
+}
+
+/** mqtt-packet has no size limit: check the remaining length as soon as it is parsed. */
+function limitPacketSize (client: Client, max: number): void {
+  const parser = internals(client)._parser
+  const parseLength = parser._parseLength
+  parser._parseLength = function (this: typeof parser) {
+    const complete = parseLength.call(this)
+    if (complete && this.packet.length > max) {
+      this._emitError(new Error(`packet of ${this.packet.length} bytes exceeds max_packet_size (${max} bytes)`))
+      return false
+    }
+    return complete
+  }
+}
+
+export function listen (server: Server, address: ListenAddress): Promise<Listener> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => reject(ERR_LISTEN([formatListenUrl(address), err.code ?? err.message], { cause: err }))
+    server.once('error', onError)
+    server.listen(address.port, address.host, () => {
+      server.off('error', onError)
+      const port = (server.address() as { port: number }).port
+      resolve({
+        url: formatListenUrl(address, port),
+        port,
+        close: () => new Promise<void>((done) => server.close(() => done()))
+      })
+    })
+  })
+}

@@ -1,0 +1,185 @@
+// The host: one aedes broker, the hook table, the listeners and the plugins, with a
+// start and a graceful stop. Everything MQTT-specific lives in broker/handlers/.
+import { createRequire } from 'node:module'
+import { readFileSync } from 'node:fs'
+import { Aedes } from 'aedes'
+import type { Logger } from 'pino'
+import { Conf } from '../sdk/conf.ts'
+import type { BrokerView, PluginHost, TapmqPlugin } from '../sdk/plugin.ts'
+import { connectedClients } from './broker/aedes-internals.ts'
+import { ClientStates } from './broker/client-state.ts'
+import { BrokerCounters, type BridgeContext } from './broker/context.ts'
+import { authenticate, preConnect } from './broker/handlers/connect.ts'
+import { onClientReady, onConnackSent } from './broker/handlers/connack.ts'
+import { authorizeForward, onAck } from './broker/handlers/deliver.ts'
+import { onClientDisconnect, onClientError, onKeepaliveTimeout } from './broker/handlers/disconnect.ts'
+import { authorizePublish, skipDroppedPackets } from './broker/handlers/publish.ts'
+import { authorizeSubscribe, onSubscribe, onUnsubscribe } from './broker/handlers/subscribe.ts'
+import { createBrokerView } from './broker/introspection.ts'
+import type { BrokerConfig } from './config/broker-config.ts'
+import { createHooks, type Hooks } from './hooks.ts'
+import { HookIsolation } from './isolation.ts'
+import { listenTcp } from './listeners/tcp.ts'
+import { listenTls } from './listeners/tls.ts'
+import { listenWebSocket } from './listeners/websocket.ts'
+import type { Listener, ListenerContext } from './listeners/listener.ts'
+import { MetricsRegistry } from './metrics.ts'
+import type { PluginEntry } from './plugins/plugins-file.ts'
+import { PluginRegistry } from './plugins/registry.ts'
+
+export const TAPMQ_VERSION: string = JSON.parse(
+  readFileSync(createRequire(import.meta.url).resolve('../package.json'), 'utf8')).version
+
+export interface TapmqOptions {
+  readonly config: BrokerConfig
+  readonly plugins: readonly PluginEntry[]
+  readonly log: Logger
+}
+
+export class Tapmq {
+  readonly hooks: Hooks = createHooks()
+  readonly metrics = new MetricsRegistry()
+  readonly broker: Aedes
+  readonly plugins: PluginRegistry
+  readonly log: Logger
+  readonly config: BrokerConfig
+  /** the same read-only view plugins get */
+  readonly brokerView: BrokerView
+  readonly #ctx: BridgeContext
+  readonly #isolation: HookIsolation
+  #listeners: Listener[] = []
+  #stopping?: Promise<void>
+
+  constructor (options: TapmqOptions) {
+    const { config, log } = options
+    this.config = config
+    this.log = log
+    this.#isolation = new HookIsolation(log, this.metrics, config.hookTimeout, config.shutdownTimeout)
+    this.#isolation.install(this.hooks)
+
+    this.broker = new Aedes({ ...config.aedes })
+    this.#ctx = Object.freeze({
+      broker: this.broker, hooks: this.hooks, config, log, clients: new ClientStates(), counters: new BrokerCounters()
+    })
+    // aedes reads its handlers from the instance on every call
+    Object.assign(this.broker, {
+      preConnect: preConnect(this.#ctx),
+      authenticate: authenticate(this.#ctx),
+      authorizePublish: authorizePublish(this.#ctx),
+      authorizeSubscribe: authorizeSubscribe(this.#ctx),
+      authorizeForward: authorizeForward(this.#ctx)
+    })
+    this.#wireEvents()
+    this.#registerBrokerMetrics()
+
+    const view = createBrokerView(this.#ctx, this.broker, TAPMQ_VERSION)
+    this.brokerView = view
+    const hostFor = (plugin: TapmqPlugin): PluginHost => Object.freeze({
+      hooks: this.hooks,
+      log: log.child({ plugin: plugin.name }),
+      metrics: this.metrics.forPlugin(plugin.name),
+      broker: view,
+      paths: { etc: config.etcDir, data: config.dataDir },
+      readConf: (file: string) => Conf.fromFile(file)
+    })
+    this.plugins = new PluginRegistry({
+      version: TAPMQ_VERSION,
+      log,
+      hostFor,
+      runAs: (owner, fn) => this.#isolation.runAs(owner, fn),
+      hooksOf: (owner) => this.#isolation.hooksOf(owner),
+      countersOf: (plugin) => this.metrics.forPlugin(plugin.name).snapshot(),
+      timeout: config.shutdownTimeout
+    })
+    this.#pluginEntries = options.plugins
+  }
+
+  readonly #pluginEntries: readonly PluginEntry[]
+
+  #wireEvents (): void {
+    const { broker } = this
+    const ctx = this.#ctx
+    skipDroppedPackets(broker)
+    broker.on('connackSent', onConnackSent(ctx))
+    broker.on('clientReady', onClientReady(ctx))
+    broker.on('keepaliveTimeout', onKeepaliveTimeout(ctx))
+    broker.on('clientError', onClientError(ctx))
+    broker.on('clientDisconnect', onClientDisconnect(ctx))
+    broker.on('subscribe', onSubscribe(ctx))
+    broker.on('unsubscribe', onUnsubscribe(ctx))
+    broker.on('ack', onAck(ctx))
+    broker.on('connectionError', (_client, err) => this.log.debug({ err: err.message }, 'connection error before CONNECT'))
+    // persistence errors arrive here; unhandled, they would crash the process
+    ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => this.log.error({ err }, 'broker error'))
+  }
+
+  #registerBrokerMetrics (): void {
+    const { counters } = this.#ctx
+    const m = this.metrics
+    m.gauge('tapmq_connections', 'Connected clients', () => this.broker.connectedClients)
+    m.gauge('tapmq_messages_received_total', 'PUBLISH packets received from clients', () => counters.messagesReceived)
+    m.gauge('tapmq_messages_sent_total', 'PUBLISH packets written to subscribers', () => counters.messagesSent)
+    m.gauge('tapmq_messages_dropped_total', 'Messages acknowledged but not routed', () => counters.messagesDropped)
+    m.gauge('tapmq_connects_accepted_total', 'CONNACKs with return code 0', () => counters.connectsAccepted)
+    m.gauge('tapmq_connects_rejected_total', 'CONNACKs with a non-zero return code', () => counters.connectsRejected)
+  }
+
+  /** the open listeners, with their real ports */
+  get listeners (): readonly Listener[] {
+    return this.#listeners
+  }
+
+  async start (): Promise<void> {
+    await this.broker.listen()
+    try {
+      await this.plugins.start(this.#pluginEntries)
+      this.#listeners = await this.#openListeners()
+    } catch (err) {
+      await this.stop()
+      throw err
+    }
+    const info = { id: this.broker.id, version: TAPMQ_VERSION, listeners: this.#listeners.map((l) => l.url) }
+    await this.hooks.broker.started.promise(info)
+    this.log.info(info, 'tapmq started')
+  }
+
+  async #openListeners (): Promise<Listener[]> {
+    const { config } = this
+    const ctx: ListenerContext = { broker: this.broker, clients: this.#ctx.clients, maxPacketSize: config.maxPacketSize }
+    const opened: Listener[] = []
+    try {
+      const main = config.tcp
+      if (main.transport === 'tcp') opened.push(await listenTcp(ctx, main))
+      else if (main.transport === 'ws') opened.push(await listenWebSocket(ctx, main))
+      else if (main.transport === 'tls' && config.tls) opened.push(await listenTls(ctx, { ...config.tls, address: main }))
+      if (config.websocket) opened.push(await listenWebSocket(ctx, config.websocket))
+      if (config.tls) opened.push(await listenTls(ctx, config.tls))
+    } catch (err) {
+      await Promise.all(opened.map((listener) => listener.close()))
+      throw err
+    }
+    return opened
+  }
+
+  /**
+   * Graceful shutdown: stop accepting, close clients (their disconnect events still reach
+   * plugins), let plugins flush within shutdown_timeout, close plugins. Idempotent.
+   */
+  stop (): Promise<void> {
+    this.#stopping ??= this.#stop()
+    return this.#stopping
+  }
+
+  async #stop (): Promise<void> {
+    this.log.info('tapmq stopping')
+    const closing = this.#listeners.map((listener) => listener.close())
+    for (const client of Object.values(connectedClients(this.broker))) {
+      if (client) this.#ctx.clients.markCause(client, 'shutdown')
+    }
+    await new Promise<void>((resolve) => this.broker.close(() => resolve()))
+    await this.hooks.broker.stopping.promise()
+    await this.plugins.closeAll()
+    await Promise.all(closing)
+    this.log.info('tapmq stopped')
+  }
+}

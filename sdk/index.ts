@@ -1,0 +1,12 @@
+// tapmq's public plugin SDK: the only module a plugin imports.
+export { definePlugin, STAGE } from './plugin.ts'
+export type {
+  BrokerStats, BrokerView, ClientSummary, Counter, DecisionTapOptions, Gauge, Histogram, Hooks, Logger,
+  PluginConfFile, PluginHealth, PluginHost, PluginInstance, PluginMetrics, PublishRequest, SubscriptionInfo,
+  TapmqPlugin, TopicTreeNode
+} from './plugin.ts'
+export type * from './events.ts'
+export { Conf, parseConf, readConfFile, type ConfEntry } from './conf.ts'
+export { compileTopicFilter, isValidTopicFilter, topicMatches } from './topic.ts'
+export * from './errors.ts'
+export { Type, type Static, type TSchema } from '@sinclair/typebox'

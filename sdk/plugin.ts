@@ -1,0 +1,164 @@
+// The plugin contract: metadata checked at load (fastify-plugin), an options schema
+// validated before setup (webpack's schema-first options), and a setup function that
+// only wires taps (webpack's apply). Everything a plugin may touch is on PluginHost.
+import type { Static, TSchema } from '@sinclair/typebox'
+import type { Logger } from 'pino'
+import type { Hooks } from '../runtime/hooks.ts'
+import type { Conf } from './conf.ts'
+import type { ClientInfo, Message, QoS } from './events.ts'
+
+export type { Hooks } from '../runtime/hooks.ts'
+export type { DecisionTapOptions } from '../runtime/hooks.ts'
+export type { Logger } from 'pino'
+
+export interface Counter {
+  /** adds `value` (default 1) */
+  inc (value?: number): void
+  readonly value: number
+}
+
+export interface Gauge {
+  set (value: number): void
+  readonly value: number
+}
+
+export interface Histogram {
+  /** records one observation, in the unit the name says (`_seconds`, `_bytes`) */
+  observe (value: number): void
+}
+
+/**
+ * Per-plugin metrics. Names are prefixed with `tapmq_<plugin>_`, so `counter('sent_total')`
+ * in the webhook plugin appears as `tapmq_webhook_sent_total`.
+ */
+export interface PluginMetrics {
+  counter (name: string, help: string): Counter
+  /** `collect` is called at scrape time, for values the plugin already keeps (a queue depth) */
+  gauge (name: string, help: string, collect?: () => number): Gauge
+  histogram (name: string, help: string, buckets?: number[]): Histogram
+  /** current values of this plugin's counters and gauges, by short name */
+  snapshot (): Record<string, number>
+}
+
+export interface ClientSummary extends ClientInfo {
+  readonly connectedAt: number
+  readonly subscriptions: ReadonlyArray<{ readonly topic: string, readonly qos: QoS }>
+}
+
+export interface SubscriptionInfo {
+  readonly clientId: string
+  readonly topic: string
+  readonly qos: QoS
+}
+
+/** One level of the subscription trie: `+` first, then `#`, then literals in byte order. */
+export interface TopicTreeNode {
+  readonly topic: string
+  /** clients subscribed to exactly the filter that ends at this node */
+  readonly clientIds: readonly string[]
+  readonly children: readonly TopicTreeNode[]
+}
+
+export interface BrokerStats {
+  readonly connections: number
+  readonly subscriptions: number
+  readonly messagesReceived: number
+  readonly messagesSent: number
+  readonly messagesDropped: number
+  readonly uptimeMs: number
+}
+
+export interface PublishRequest {
+  readonly topic: string
+  readonly payload: Buffer | string
+  readonly qos?: QoS
+  readonly retain?: boolean
+}
+
+/** Read access to the broker's state, and the few actions a plugin may take. */
+export interface BrokerView {
+  /** the aedes broker id of this process */
+  readonly id: string
+  readonly version: string
+  clients (): ClientSummary[]
+  client (clientId: string): ClientSummary | undefined
+  subscriptions (clientId?: string): SubscriptionInfo[]
+  topicTree (): TopicTreeNode
+  stats (): BrokerStats
+  /** Publishes as the broker itself; `message.publish` does not fire for it. */
+  publish (message: PublishRequest): Promise<void>
+  /** Closes a client's connection; its disconnect reason is `kicked`. */
+  disconnect (clientId: string): boolean
+}
+
+export interface PluginHost {
+  /** the typed hook table; tap it with your plugin's name */
+  readonly hooks: Hooks
+  /** a pino logger bound to this plugin */
+  readonly log: Logger
+  readonly metrics: PluginMetrics
+  readonly broker: BrokerView
+  /** directories from the broker config, absolute */
+  readonly paths: { readonly etc: string, readonly data: string }
+  /** NanoMQ-style `.conf` reading, with file:line errors */
+  readConf (file: string): Conf
+}
+
+export type PluginHealth =
+  | { readonly status: 'ok', readonly detail?: string }
+  | { readonly status: 'degraded' | 'down', readonly detail: string }
+
+/** What setup may return: the running instance's lifecycle. */
+export interface PluginInstance<O = unknown, A = unknown> {
+  /** flush and release; called on shutdown, disable and reload. Bounded by the host. */
+  close? (): void | Promise<void>
+  health? (): PluginHealth
+  /** apply new options without a restart; without it the host closes and sets up again */
+  reload? (options: O): void | Promise<void>
+  /** a typed surface for other plugins */
+  readonly api?: A
+}
+
+export interface PluginConfFile<O> {
+  /** file name looked up beside the plugins file when plugins.conf names none, e.g. `web_hook.conf` */
+  readonly file?: string
+  /** other names accepted for it, e.g. NanoMQ's `nanomq_web_hook.conf` */
+  readonly aliases?: readonly string[]
+  /** a boolean key that switches the plugin off when false, e.g. `web.hook.enable` */
+  readonly enableKey?: string
+  /** turns the conf entries (the plugin's file plus inline keys from plugins.conf) into options */
+  parse? (conf: Conf): O
+}
+
+export interface TapmqPlugin<S extends TSchema = TSchema, A = unknown> {
+  /** unique, namespaced for first-party plugins (`tapmq:webhook`); also the name of every tap */
+  readonly name: string
+  readonly version: string
+  readonly description?: string
+  /** semver range of tapmq this plugin works with */
+  readonly tapmq?: string
+  /** plugin names that must be set up before this one */
+  readonly dependencies?: readonly string[]
+  /** TypeBox schema of the options; validated (with defaults applied) before setup */
+  readonly options?: S
+  readonly conf?: PluginConfFile<Static<S>>
+  setup (host: PluginHost, options: Static<S>): void | PluginInstance<Static<S>, A> | Promise<void | PluginInstance<Static<S>, A>>
+}
+
+/** Identity function that gives a plugin literal its types. */
+export function definePlugin<S extends TSchema, A = unknown> (plugin: TapmqPlugin<S, A>): TapmqPlugin<S, A> {
+  return plugin
+}
+
+/** Stage numbers for `tap({ name, stage })`: lower runs first. */
+export const STAGE = Object.freeze({
+  /** rewriting topics and payloads, before anyone judges them */
+  REWRITE: -200,
+  /** authentication and authorization */
+  AUTH: -100,
+  DEFAULT: 0,
+  /** observers that export events (webhooks, audit logs) see the final message */
+  OBSERVE: 100
+})
+
+export type { Message }
