@@ -5,7 +5,7 @@ import { readFileSync } from 'node:fs'
 import { Aedes } from 'aedes'
 import type { Logger } from 'pino'
 import { Conf } from '../sdk/conf.ts'
-import type { BrokerView, PluginHost, TapmqPlugin } from '../sdk/plugin.ts'
+import type { BrokerControl, BrokerView, ConfigView, PluginHost, TapmqPlugin } from '../sdk/plugin.ts'
 import { connectedClients } from './broker/aedes-internals.ts'
 import { ClientStates } from './broker/client-state.ts'
 import { BrokerCounters, type BridgeContext } from './broker/context.ts'
@@ -34,7 +34,15 @@ export interface TapmqOptions {
   readonly config: BrokerConfig
   readonly plugins: readonly PluginEntry[]
   readonly log: Logger
+  /** every config entry, for plugins' ConfigView */
+  readonly conf?: Conf
+  /** how to re-read the config files; without it, reload only re-reads plugin files */
+  readonly readConfigs?: () => { config: { broker: BrokerConfig }, plugins: readonly PluginEntry[] }
+  /** how to restart the process (the CLI re-executes itself) */
+  readonly restart?: () => Promise<void>
 }
+
+const SECRET_KEY = /password|secret|passphrase|token|key_password/i
 
 export class Tapmq {
   readonly hooks: Hooks = createHooks()
@@ -74,13 +82,26 @@ export class Tapmq {
 
     const view = createBrokerView(this.#ctx, this.broker, TAPMQ_VERSION)
     this.brokerView = view
+    const control: BrokerControl = {
+      reload: () => this.reload(options.readConfigs ?? (() => ({ config: { broker: config }, plugins: options.plugins }))),
+      stop: () => this.stop(),
+      restart: options.restart ?? (() => Promise.reject(new Error('restart needs the tapmq command line; stop and start instead')))
+    }
+    const conf = options.conf ?? new Conf([])
+    const configView: ConfigView = Object.freeze({
+      get: (key: string) => (SECRET_KEY.test(key) ? (conf.has(key) ? '******' : undefined) : conf.string(key)),
+      entries: () => conf.entries().map(({ key, value }) => ({ key, value: SECRET_KEY.test(key) ? '******' : value }))
+    })
     const hostFor = (plugin: TapmqPlugin): PluginHost => Object.freeze({
       hooks: this.hooks,
       log: log.child({ plugin: plugin.name }),
       metrics: this.metrics.forPlugin(plugin.name),
       broker: view,
       paths: { etc: config.etcDir, data: config.dataDir },
-      readConf: (file: string) => Conf.fromFile(file)
+      readConf: (file: string) => Conf.fromFile(file),
+      plugins: this.plugins,
+      control,
+      config: configView
     })
     this.plugins = new PluginRegistry({
       version: TAPMQ_VERSION,
@@ -159,6 +180,23 @@ export class Tapmq {
       throw err
     }
     return opened
+  }
+
+  /**
+   * Re-reads configs and applies what can change without dropping connections: log level,
+   * plugins and their files. Listener changes need a restart and are reported. A config
+   * error throws before anything changed.
+   */
+  async reload (read: () => { config: { broker: BrokerConfig }, plugins: readonly PluginEntry[] }): Promise<void> {
+    const next = read()
+    const { broker } = next.config
+    const listenersOf = (c: BrokerConfig) => JSON.stringify([c.tcp, c.websocket, c.tls])
+    if (listenersOf(broker) !== listenersOf(this.config)) {
+      this.log.warn('listener settings changed; they apply at the next restart')
+    }
+    this.log.level = broker.log.level
+    await this.plugins.apply(next.plugins)
+    this.log.info({ plugins: this.plugins.list().map((p) => `${p.id}:${p.state}`) }, 'configuration reloaded')
   }
 
   /**

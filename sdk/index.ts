@@ -1,8 +1,8 @@
 // tapmq's public plugin SDK: the only module a plugin imports.
 export { definePlugin, STAGE } from './plugin.ts'
 export type {
-  BrokerStats, BrokerView, ClientSummary, Counter, DecisionTapOptions, Gauge, Histogram, Hooks, Logger,
-  PluginConfFile, PluginHealth, PluginHost, PluginInstance, PluginMetrics, PublishRequest, SubscriptionInfo,
+  BrokerControl, BrokerStats, BrokerView, ClientSummary, ConfigView, Counter, DecisionTapOptions, Gauge, Histogram, Hooks, Logger,
+  PluginConfFile, PluginHealth, PluginHost, PluginInstance, PluginMetrics, PluginState, PluginStatus, PluginsControl, PublishRequest, SubscriptionInfo,
   TapmqPlugin, TopicTreeNode
 } from './plugin.ts'
 export type * from './events.ts'

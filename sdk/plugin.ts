@@ -91,6 +91,49 @@ export interface BrokerView {
   disconnect (clientId: string): boolean
 }
 
+export type PluginState = 'running' | 'disabled' | 'failed'
+
+export interface PluginStatus {
+  /** the id in plugins.conf */
+  readonly id: string
+  readonly name: string
+  readonly version: string
+  readonly state: PluginState
+  /** why a plugin is disabled or failed */
+  readonly detail?: string
+  readonly health: PluginHealth
+  /** dotted names of the hooks it taps */
+  readonly hooks: readonly string[]
+  readonly counters: Record<string, number>
+}
+
+/** Runtime plugin management (the HTTP API's /plugins). Changes are not written to plugins.conf. */
+export interface PluginsControl {
+  list (): PluginStatus[]
+  /** by plugins.conf id or plugin name; throws TAPMQ_ERR_PLUGIN_UNKNOWN */
+  status (id: string): PluginStatus
+  enable (id: string): Promise<void>
+  disable (id: string): Promise<void>
+  /** re-reads the plugin's config files and applies them */
+  reload (id: string): Promise<void>
+}
+
+/** The broker process, for management plugins. */
+export interface BrokerControl {
+  /** re-read every config file and apply what can change without dropping clients */
+  reload (): Promise<void>
+  /** graceful stop; the process exits afterwards when run from the CLI */
+  stop (): Promise<void>
+  /** graceful stop, then a fresh start with the same command line (CLI only) */
+  restart (): Promise<void>
+}
+
+/** The merged broker config (tapmq.conf, environment, flags), secrets redacted. */
+export interface ConfigView {
+  get (key: string): string | undefined
+  entries (): ReadonlyArray<{ readonly key: string, readonly value: string }>
+}
+
 export interface PluginHost {
   /** the typed hook table; tap it with your plugin's name */
   readonly hooks: Hooks
@@ -102,6 +145,9 @@ export interface PluginHost {
   readonly paths: { readonly etc: string, readonly data: string }
   /** NanoMQ-style `.conf` reading, with file:line errors */
   readConf (file: string): Conf
+  readonly plugins: PluginsControl
+  readonly control: BrokerControl
+  readonly config: ConfigView
 }
 
 export type PluginHealth =

@@ -10,27 +10,14 @@ import { Conf } from '../../sdk/conf.ts'
 import {
   ERR_PLUGIN_DEPENDENCY, ERR_PLUGIN_OPTIONS, ERR_PLUGIN_SETUP, ERR_PLUGIN_UNKNOWN, ERR_PLUGIN_VERSION, TapmqError
 } from '../../sdk/errors.ts'
-import type { PluginHealth, PluginHost, PluginInstance, TapmqPlugin } from '../../sdk/plugin.ts'
+import type { PluginHealth, PluginHost, PluginInstance, PluginsControl, PluginState, PluginStatus, TapmqPlugin } from '../../sdk/plugin.ts'
 import type { TapOwner } from '../isolation.ts'
 import type { PluginEntry } from './plugins-file.ts'
 import { importPlugin } from './resolve.ts'
 
-export type PluginState = 'running' | 'disabled' | 'failed'
-
-export interface PluginStatus {
-  readonly id: string
-  readonly name: string
-  readonly version: string
-  readonly state: PluginState
-  /** why a plugin is disabled or failed */
-  readonly detail?: string
-  readonly health: PluginHealth
-  readonly hooks: readonly string[]
-  readonly counters: Record<string, number>
-}
 
 interface Loaded {
-  readonly entry: PluginEntry
+  entry: PluginEntry
   readonly plugin: TapmqPlugin
   state: PluginState
   detail?: string
@@ -63,7 +50,7 @@ function within<T> (ms: number, work: Promise<T>, onTimeout: () => Error): Promi
   return Promise.race([work, expiry]).finally(() => clearTimeout(timer))
 }
 
-export class PluginRegistry {
+export class PluginRegistry implements PluginsControl {
   readonly #loaded = new Map<string, Loaded>()
 
   constructor (private readonly deps: RegistryDeps) {}
@@ -222,6 +209,26 @@ export class PluginRegistry {
     }
     await this.#close(loaded)
     await this.#setup(loaded)
+  }
+
+  /**
+   * Applies a re-read plugins.conf: changed entries are reloaded, switched-off ones disabled,
+   * new ones loaded and started, removed ones disabled.
+   */
+  async apply (entries: readonly PluginEntry[]): Promise<void> {
+    const seen = new Set<string>()
+    for (const entry of entries) {
+      seen.add(entry.id)
+      const loaded = this.#loaded.get(entry.id)
+      if (!loaded) {
+        await this.start([entry])
+        continue
+      }
+      loaded.entry = entry
+      if (!entry.enabled) await this.disable(entry.id)
+      else await this.reload(entry.id)
+    }
+    for (const id of this.#loaded.keys()) if (!seen.has(id)) await this.disable(id)
   }
 
   /** Closes running plugins in reverse load order. */
