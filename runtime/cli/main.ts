@@ -28,14 +28,14 @@ async function start (args: ParsedArgs): Promise<void> {
   const base = bootOptions(args)
   const { config } = readConfigs(base)
   const pidFile = config.broker.pidFile
-  let running: Tapmq | undefined
-  const options: BootOptions = { ...base, restart: restartSelf(pidFile, async () => running?.stop()) }
+  let current: Tapmq | undefined
+  const options: BootOptions = { ...base, restart: restartSelf(pidFile, async () => current?.stop()) }
   const running = livePid(pidFile)
   if (running !== undefined && running !== process.pid) {
     throw new TapmqError('TAPMQ_ERR_RUNNING', `tapmq is already running with pid ${running} (pid file ${pidFile}); run "tapmq stop" first`)
   }
   const { tapmq } = await boot(options)
-  running = tapmq
+  current = tapmq
   for (const flag of IGNORED_FLAGS) {
     if (args.values[flag] !== undefined) tapmq.log.warn({ flag }, 'NanoMQ flag accepted for compatibility; it has no effect in tapmq')
   }
