@@ -4,6 +4,7 @@ import { existsSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Logger } from 'pino'
+import { formatLocation } from '../sdk/errors.ts'
 import { type LoadedConfig, loadConfig } from './config/load.ts'
 import { createLogger } from './logger.ts'
 import { type PluginEntry, readPluginsFile } from './plugins/plugins-file.ts'
@@ -67,6 +68,9 @@ export function readConfigs (options: BootOptions): { config: LoadedConfig, plug
 export async function boot (options: BootOptions): Promise<Booted> {
   const { config, plugins, pluginsFile } = readConfigs(options)
   const log = options.log ?? createLogger(config.broker.log)
+  for (const { key, location } of config.unknown) {
+    log.warn({ key, at: formatLocation(location) }, 'unknown config key ignored')
+  }
   const tapmq = new Tapmq({
     config: config.broker, conf: config.conf, plugins, log, readConfigs: () => readConfigs(options), restart: options.restart
   })

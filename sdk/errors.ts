@@ -6,12 +6,17 @@ export interface SourceLocation {
   line: number
 }
 
+/** `file:line`, or just the source for values without a line (an environment variable, a flag). */
+export function formatLocation (location: SourceLocation): string {
+  return location.line > 0 ? `${location.file}:${location.line}` : location.file
+}
+
 export class TapmqError extends Error {
   readonly code: string
   readonly location?: SourceLocation
 
   constructor (code: string, message: string, options: { location?: SourceLocation, cause?: unknown } = {}) {
-    super(options.location ? `${options.location.file}:${options.location.line}: ${message}` : message, { cause: options.cause })
+    super(options.location ? `${formatLocation(options.location)}: ${message}` : message, { cause: options.cause })
     this.name = 'TapmqError'
     this.code = code
     this.location = options.location

@@ -46,6 +46,8 @@ export interface LoadedConfig {
   readonly conf: Conf
   /** the main conf file, if one was read */
   readonly file?: string
+  /** keys no part of the broker reads: typos, or keys of a newer version */
+  readonly unknown: readonly ConfEntry[]
 }
 
 export interface LoadOptions {
@@ -99,7 +101,7 @@ export function loadConfig (options: LoadOptions): LoadedConfig {
 
   const conf = new Conf(layers, file ?? 'the config')
   const broker = readBrokerConfig(conf, file ? dirname(file) : process.cwd())
-  return { broker, conf, file }
+  return { broker, conf, file, unknown: conf.unread() }
 }
 
 const BROKER_KEYS = [

@@ -7,7 +7,7 @@
 //   plugin.audit.file = /var/log/a.log    # any other key is an option for the plugin
 import { dirname, resolve } from 'node:path'
 import { Conf, type ConfEntry, readConfFile } from '../../sdk/conf.ts'
-import type { SourceLocation } from '../../sdk/errors.ts'
+import { ERR_CONF_VALUE, type SourceLocation } from '../../sdk/errors.ts'
 import type { TapmqPlugin } from '../../sdk/plugin.ts'
 
 export interface PluginEntry {
@@ -29,43 +29,46 @@ export interface PluginEntry {
 
 const RESERVED = new Set(['source', 'conf', 'optional'])
 const ID = /^[a-z0-9][a-z0-9_-]*$/i
+const SWITCH = ['on', 'off', 'true', 'false']
 
 export function readPluginsFile (file: string): PluginEntry[] {
   return pluginEntries(readConfFile(file), dirname(resolve(file)), file)
 }
 
 export function pluginEntries (entries: readonly ConfEntry[], baseDir: string, file: string): PluginEntry[] {
+  const reject = (entry: ConfEntry, key: string, allowed: string): never => {
+    throw ERR_CONF_VALUE([key, entry.value, allowed], { location: entry.location })
+  }
   const order: string[] = []
-  const byId = new Map<string, ConfEntry[]>()
+  const byId = new Map<string, { switchLine?: ConfEntry, settings: ConfEntry[] }>()
   for (const entry of entries) {
     const match = /^plugin\.([^.]+)(?:\.(.+))?$/.exec(entry.key)
-    if (!match || !ID.test(match[1]!)) {
-      new Conf([entry], file).invalid(entry.key, 'keys of the form plugin.<id> or plugin.<id>.<key>', entry.value)
+    if (!match || !ID.test(match[1]!)) reject(entry, entry.key, 'keys of the form plugin.<id> or plugin.<id>.<key>')
+    const [, id, setting] = match!
+    let plugin = byId.get(id!)
+    if (!plugin) {
+      if (setting !== undefined) reject(entry, entry.key, `a "plugin.${id} = on" line before it`)
+      plugin = { settings: [] }
+      byId.set(id!, plugin)
+      order.push(id!)
     }
-    const id = match![1]!
-    if (!byId.has(id)) {
-      byId.set(id, [])
-      order.push(id)
-    }
-    byId.get(id)!.push(match![2] === undefined ? { ...entry, key: '' } : { ...entry, key: match![2] })
+    if (setting === undefined) plugin.switchLine = entry
+    else plugin.settings.push({ ...entry, key: setting })
   }
 
   return order.map((id) => {
-    const own = new Conf(byId.get(id)!.map((entry) => ({ ...entry, key: entry.key === '' ? '@enabled' : entry.key })), file)
-    const switchLine = own.entry('@enabled')
-    if (!switchLine) {
-      const first = byId.get(id)![0]!
-      new Conf([first], file).invalid(`plugin.${id}.${first.key}`, `a "plugin.${id} = on" line before it`, first.value)
-    }
-    const enabled = own.oneOf('@enabled', ['on', 'off', 'true', 'false'] as const, 'on')
+    const { switchLine, settings } = byId.get(id)!
+    const state = switchLine!.value.toLowerCase()
+    if (!SWITCH.includes(state)) reject(switchLine!, `plugin.${id}`, SWITCH.join(' | '))
+    const own = new Conf(settings, file)
     const confFile = own.string('conf')
     return {
       id,
-      enabled: enabled === 'on' || enabled === 'true',
+      enabled: state === 'on' || state === 'true',
       source: own.string('source', id),
       confFile: confFile ? resolve(baseDir, confFile) : undefined,
       optional: own.bool('optional', false),
-      inline: own.entries().filter((entry) => entry.key !== '@enabled' && !RESERVED.has(entry.key)),
+      inline: settings.filter((entry) => !RESERVED.has(entry.key)),
       location: switchLine!.location,
       baseDir
     }

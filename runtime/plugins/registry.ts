@@ -8,7 +8,7 @@ import type { Logger } from 'pino'
 import semver from 'semver'
 import { Conf } from '../../sdk/conf.ts'
 import {
-  ERR_PLUGIN_DEPENDENCY, ERR_PLUGIN_OPTIONS, ERR_PLUGIN_SETUP, ERR_PLUGIN_UNKNOWN, ERR_PLUGIN_VERSION, TapmqError
+  ERR_PLUGIN_DEPENDENCY, ERR_PLUGIN_OPTIONS, formatLocation, ERR_PLUGIN_SETUP, ERR_PLUGIN_UNKNOWN, ERR_PLUGIN_VERSION, TapmqError
 } from '../../sdk/errors.ts'
 import type { PluginHealth, PluginHost, PluginInstance, PluginsControl, PluginState, PluginStatus, TapmqPlugin } from '../../sdk/plugin.ts'
 import type { TapOwner } from '../isolation.ts'
@@ -80,18 +80,18 @@ export class PluginRegistry implements PluginsControl {
         other.state === 'running' && (other.plugin.name === dependency || other.entry.id === dependency))
       if (!running) throw ERR_PLUGIN_DEPENDENCY([entry.id, dependency], location)
     }
-    if (!entry.enabled) return { entry, plugin, state: 'disabled', detail: `off in ${entry.location.file}:${entry.location.line}` }
+    if (!entry.enabled) return { entry, plugin, state: 'disabled', detail: `off in ${formatLocation(entry.location)}` }
 
     const conf = this.#confFor(entry, plugin)
     const enableKey = plugin.conf?.enableKey
     if (enableKey && !entry.preloaded?.options && !conf.bool(enableKey, true)) {
       const at = conf.entry(enableKey)!.location
-      return { entry, plugin, state: 'disabled', detail: `${enableKey} = false in ${at.file}:${at.line}` }
+      return { entry, plugin, state: 'disabled', detail: `${enableKey} = false in ${formatLocation(at)}` }
     }
     const options = this.#options(entry, plugin, conf)
     if (plugin.conf?.parse) {
       for (const unknown of conf.unread()) {
-        this.deps.log.warn({ plugin: entry.id, key: unknown.key, at: `${unknown.location.file}:${unknown.location.line}` }, 'unknown key ignored')
+        this.deps.log.warn({ plugin: entry.id, key: unknown.key, at: formatLocation(unknown.location) }, 'unknown key ignored')
       }
     }
     return { entry, plugin, state: 'running', options }
@@ -108,11 +108,11 @@ export class PluginRegistry implements PluginsControl {
   }
 
   #options (entry: PluginEntry, plugin: TapmqPlugin, conf: Conf): unknown {
-    if (entry.preloaded && 'options' in entry.preloaded) return validateOptions(entry.id, plugin, entry.preloaded.options)
+    if (entry.preloaded && 'options' in entry.preloaded) return validateOptions(entry, plugin, entry.preloaded.options)
     const raw = plugin.conf?.parse
       ? plugin.conf.parse(conf)
       : Object.fromEntries(conf.entries().map((item) => [item.key, item.value]))
-    return validateOptions(entry.id, plugin, raw)
+    return validateOptions(entry, plugin, raw)
   }
 
   async #setup (loaded: Loaded): Promise<void> {
@@ -240,12 +240,12 @@ export class PluginRegistry implements PluginsControl {
 }
 
 /** Applies schema defaults, converts strings from .conf files, and checks the result. */
-export function validateOptions (id: string, plugin: TapmqPlugin, raw: unknown): unknown {
+export function validateOptions (entry: PluginEntry, plugin: TapmqPlugin, raw: unknown): unknown {
   const schema = plugin.options
   if (!schema) return raw
   const value = Value.Convert(schema, Value.Default(schema, Value.Clone(raw ?? {})))
   if (Value.Check(schema, value)) return value
   const details = [...Value.Errors(schema, value)].slice(0, 5)
     .map((error) => `${error.path || '/'} ${error.message}`).join('; ')
-  throw ERR_PLUGIN_OPTIONS([id, details])
+  throw ERR_PLUGIN_OPTIONS([entry.id, details], { location: entry.location })
 }
