@@ -1,6 +1,7 @@
 // Command-line flags: NanoMQ 0.8's (`nanomq broker start --url ... --conf ...`) plus
 // tapmq's. Flags that set config keys become the top config layer.
 import { parseArgs } from 'node:util'
+import { TapmqError } from '../../sdk/errors.ts'
 
 export const COMMANDS = ['start', 'stop', 'restart', 'reload', 'help'] as const
 export type Command = typeof COMMANDS[number]
@@ -65,7 +66,7 @@ export function parseCommandLine (argv: readonly string[]): ParsedArgs {
   const words = positionals[0] === 'broker' ? positionals.slice(1) : positionals
   const word = words[0] ?? (values.help ? 'help' : 'start')
   if (!(COMMANDS as readonly string[]).includes(word)) {
-    throw new Error(`unknown command "${word}"; expected one of ${COMMANDS.join(', ')}`)
+    throw new TapmqError('TAPMQ_ERR_USAGE', `unknown command "${word}"; expected one of ${COMMANDS.join(', ')} (see tapmq --help)`)
   }
   const overrides: Array<{ key: string, value: string, flag: string }> = []
   for (const [flag, key] of Object.entries(FLAG_KEYS)) {

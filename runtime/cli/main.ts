@@ -34,6 +34,14 @@ async function start (args: ParsedArgs): Promise<void> {
   if (running !== undefined && running !== process.pid) {
     throw new TapmqError('TAPMQ_ERR_RUNNING', `tapmq is already running with pid ${running} (pid file ${pidFile}); run "tapmq stop" first`)
   }
+  // handlers go in before the broker says it started, so no signal can find them missing
+  let stopRequested: string | undefined
+  let stop = (signal: string) => { stopRequested = signal }
+  let reload = () => {}
+  process.on('SIGTERM', () => stop('SIGTERM'))
+  process.on('SIGINT', () => stop('SIGINT'))
+  process.on('SIGHUP', () => reload())
+
   const { tapmq } = await boot(options)
   current = tapmq
   for (const flag of IGNORED_FLAGS) {
@@ -42,7 +50,7 @@ async function start (args: ParsedArgs): Promise<void> {
   writePidFile(pidFile)
 
   let stopping = false
-  const stop = (signal: string) => {
+  stop = (signal: string) => {
     if (stopping) {
       tapmq.log.warn({ signal }, 'second signal: exiting without waiting')
       process.exit(1)
@@ -58,11 +66,10 @@ async function start (args: ParsedArgs): Promise<void> {
       process.exit(1)
     })
   }
-  process.on('SIGTERM', () => stop('SIGTERM'))
-  process.on('SIGINT', () => stop('SIGINT'))
-  process.on('SIGHUP', () => {
+  reload = () => {
     tapmq.reload(() => readConfigs(options)).catch((err) => tapmq.log.error({ err: (err as Error).message }, 'reload failed; the running config is unchanged'))
-  })
+  }
+  if (stopRequested) stop(stopRequested)
 }
 
 async function signalRunning (args: ParsedArgs, signal: 'SIGTERM' | 'SIGHUP'): Promise<number | undefined> {
@@ -109,6 +116,7 @@ async function main (argv: readonly string[]): Promise<void> {
 
 main(process.argv.slice(2)).catch((err: Error) => {
   process.stderr.write(`tapmq: ${err.message}\n`)
-  const isConfig = err instanceof TapmqError ? err.code.startsWith('TAPMQ_ERR_CONF') || err.code.startsWith('TAPMQ_ERR_PLUGIN') : (err as NodeJS.ErrnoException).code?.startsWith('ERR_PARSE_ARGS')
-  process.exit(isConfig ? 2 : 1)
+  const code = (err as NodeJS.ErrnoException).code ?? ''
+  const isUsage = /^TAPMQ_ERR_(CONF|PLUGIN|USAGE)/.test(code) || code.startsWith('ERR_PARSE_ARGS')
+  process.exit(isUsage ? 2 : 1)
 })
