@@ -15,6 +15,8 @@ function read (file: string): Buffer {
 
 /** CN and the subject DN in RFC 4514-ish `CN=a,O=b` form, for `%C` and `%d`. */
 export function certificateOf (socket: TLSSocket): PeerCertificate | undefined {
+  // verify_peer without fail_if_no_peer_cert lets unverified certificates through: never report them
+  if (!socket.authorized) return undefined
   const cert = socket.getPeerX509Certificate?.()
   if (!cert) return undefined
   const parts = cert.subject.split('\n').filter(Boolean)
