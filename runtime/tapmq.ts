@@ -5,7 +5,8 @@ import { readFileSync } from 'node:fs'
 import { Aedes } from 'aedes'
 import type { Logger } from 'pino'
 import { Conf } from '../sdk/conf.ts'
-import type { BrokerControl, BrokerView, ConfigView, PluginHost, TapmqPlugin } from '../sdk/plugin.ts'
+import type { BrokerControl, BrokerView, ConfigView, PluginHost, TapmqPlugin, Telemetry } from '../sdk/plugin.ts'
+import { TapmqError } from '../sdk/errors.ts'
 import { connectedClients } from './broker/aedes-internals.ts'
 import { ClientStates } from './broker/client-state.ts'
 import { BrokerCounters, type BridgeContext } from './broker/context.ts'
@@ -37,7 +38,7 @@ export interface TapmqOptions {
   /** every config entry, for plugins' ConfigView */
   readonly conf?: Conf
   /** how to re-read the config files; without it, reload only re-reads plugin files */
-  readonly readConfigs?: () => { config: { broker: BrokerConfig }, plugins: readonly PluginEntry[] }
+  readonly readConfigs?: () => { config: { broker: BrokerConfig, conf?: Conf }, plugins: readonly PluginEntry[] }
   /** how to restart the process (the CLI re-executes itself) */
   readonly restart?: () => Promise<void>
 }
@@ -57,6 +58,8 @@ export class Tapmq {
   readonly #isolation: HookIsolation
   #listeners: Listener[] = []
   #stopping?: Promise<void>
+  /** the merged config behind every ConfigView; reload replaces it */
+  #conf: Conf
 
   constructor (options: TapmqOptions) {
     const { config, log } = options
@@ -85,12 +88,22 @@ export class Tapmq {
     const control: BrokerControl = {
       reload: () => this.reload(options.readConfigs ?? (() => ({ config: { broker: config }, plugins: options.plugins }))),
       stop: () => this.stop(),
-      restart: options.restart ?? (() => Promise.reject(new Error('restart needs the tapmq command line; stop and start instead')))
+      restart: options.restart ?? (() => Promise.reject(new Error('restart needs the tapmq command line; stop and start instead'))),
+      canRestart: options.restart !== undefined
     }
-    const conf = options.conf ?? new Conf([])
-    const configView: ConfigView = Object.freeze({
-      get: (key: string) => (SECRET_KEY.test(key) ? (conf.has(key) ? '******' : undefined) : conf.string(key)),
-      entries: () => conf.entries().map(({ key, value }) => ({ key, value: SECRET_KEY.test(key) ? '******' : value }))
+    this.#conf = options.conf ?? new Conf([])
+    const configViewFor = (plugin: TapmqPlugin): ConfigView => Object.freeze({
+      get: (key: string) => (SECRET_KEY.test(key) ? (this.#conf.has(key) ? '******' : undefined) : this.#conf.string(key)),
+      entries: () => this.#conf.entries().map(({ key, value }) => ({ key, value: SECRET_KEY.test(key) ? '******' : value })),
+      secret: (key: string) => {
+        if (!plugin.secrets?.includes(key)) {
+          throw new TapmqError('TAPMQ_ERR_PLUGIN_SECRET', `plugin "${plugin.name}" may not read ${key}: only keys listed in its "secrets"`)
+        }
+        return this.#conf.string(key)
+      }
+    })
+    const telemetry: Telemetry = Object.freeze({
+      exposition: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() })
     })
     const hostFor = (plugin: TapmqPlugin): PluginHost => Object.freeze({
       hooks: this.hooks,
@@ -101,7 +114,8 @@ export class Tapmq {
       readConf: (file: string) => Conf.fromFile(file),
       plugins: this.plugins,
       control,
-      config: configView
+      config: configViewFor(plugin),
+      telemetry
     })
     this.plugins = new PluginRegistry({
       version: TAPMQ_VERSION,
@@ -143,6 +157,9 @@ export class Tapmq {
     m.gauge('tapmq_messages_dropped_total', 'Messages acknowledged but not routed', () => counters.messagesDropped)
     m.gauge('tapmq_connects_accepted_total', 'CONNACKs with return code 0', () => counters.connectsAccepted)
     m.gauge('tapmq_connects_rejected_total', 'CONNACKs with a non-zero return code', () => counters.connectsRejected)
+    m.gauge('tapmq_sessions', 'Connected clients plus persistent sessions of offline clients', () => this.brokerView.stats().sessions)
+    m.gauge('tapmq_subscriptions', 'Subscriptions of connected clients', () => this.brokerView.stats().subscriptions)
+    m.gauge('tapmq_topics', 'Nodes of the subscription trie', () => this.brokerView.stats().topics)
   }
 
   /** the open listeners, with their real ports */
@@ -187,8 +204,9 @@ export class Tapmq {
    * plugins and their files. Listener changes need a restart and are reported. A config
    * error throws before anything changed.
    */
-  async reload (read: () => { config: { broker: BrokerConfig }, plugins: readonly PluginEntry[] }): Promise<void> {
+  async reload (read: () => { config: { broker: BrokerConfig, conf?: Conf }, plugins: readonly PluginEntry[] }): Promise<void> {
     const next = read()
+    if (next.config.conf) this.#conf = next.config.conf
     const { broker } = next.config
     const listenersOf = (c: BrokerConfig) => JSON.stringify([c.tcp, c.websocket, c.tls])
     if (listenersOf(broker) !== listenersOf(this.config)) {

@@ -3,7 +3,7 @@ export { definePlugin, STAGE } from './plugin.ts'
 export type {
   BrokerControl, BrokerStats, BrokerView, ClientSummary, ConfigView, Counter, DecisionTapOptions, Gauge, Histogram, Hooks, Logger,
   PluginConfFile, PluginHealth, PluginHost, PluginInstance, PluginMetrics, PluginState, PluginStatus, PluginsControl, PublishRequest, SubscriptionInfo,
-  TapmqPlugin, TopicTreeNode
+  TapmqPlugin, Telemetry, TopicTreeNode
 } from './plugin.ts'
 export type * from './events.ts'
 export { Conf, parseConf, readConfFile, type ConfEntry } from './conf.ts'

@@ -66,6 +66,10 @@ export interface BrokerStats {
   readonly messagesSent: number
   readonly messagesDropped: number
   readonly uptimeMs: number
+  /** connected clients plus persistent sessions (clean session false) of offline clients */
+  readonly sessions: number
+  /** nodes of the subscription trie, the root excluded */
+  readonly topics: number
 }
 
 export interface PublishRequest {
@@ -84,6 +88,8 @@ export interface BrokerView {
   client (clientId: string): ClientSummary | undefined
   subscriptions (clientId?: string): SubscriptionInfo[]
   topicTree (): TopicTreeNode
+  /** topics that hold a retained message, sorted */
+  retainedTopics (): Promise<string[]>
   stats (): BrokerStats
   /** Publishes as the broker itself; `message.publish` does not fire for it. */
   publish (message: PublishRequest): Promise<void>
@@ -126,12 +132,25 @@ export interface BrokerControl {
   stop (): Promise<void>
   /** graceful stop, then a fresh start with the same command line (CLI only) */
   restart (): Promise<void>
+  /** false when the broker was not started from the tapmq command line: restart() rejects */
+  readonly canRestart: boolean
 }
 
 /** The merged broker config (tapmq.conf, environment, flags), secrets redacted. */
 export interface ConfigView {
   get (key: string): string | undefined
   entries (): ReadonlyArray<{ readonly key: string, readonly value: string }>
+  /**
+   * The real value of a secret key (a password), for the plugin that owns it: only keys the
+   * plugin lists in its `secrets` are readable; others throw TAPMQ_ERR_PLUGIN_SECRET.
+   */
+  secret (key: string): string | undefined
+}
+
+/** The broker's whole metrics registry, for exporters. */
+export interface Telemetry {
+  /** every metric of the broker, its plugins and the process, in Prometheus text format */
+  exposition (): Promise<{ readonly contentType: string, readonly body: string }>
 }
 
 export interface PluginHost {
@@ -148,6 +167,7 @@ export interface PluginHost {
   readonly plugins: PluginsControl
   readonly control: BrokerControl
   readonly config: ConfigView
+  readonly telemetry: Telemetry
 }
 
 export type PluginHealth =
@@ -185,6 +205,8 @@ export interface TapmqPlugin<S extends TSchema = TSchema, A = unknown> {
   readonly tapmq?: string
   /** plugin names that must be set up before this one */
   readonly dependencies?: readonly string[]
+  /** main-config keys holding secrets this plugin may read with `host.config.secret(key)` */
+  readonly secrets?: readonly string[]
   /** TypeBox schema of the options; validated (with defaults applied) before setup */
   readonly options?: S
   readonly conf?: PluginConfFile<Static<S>>

@@ -36,6 +36,33 @@ export function buildTopicTree (subscriptions: readonly SubscriptionInfo[]): Top
   return freezeNode(root)
 }
 
+function countNodes (node: TopicTreeNode): number {
+  return node.children.reduce((sum, child) => sum + 1 + countNodes(child), 0)
+}
+
+/** Ids of clients that left with clean session false: their sessions live on in the persistence. */
+function trackOfflineSessions (broker: Aedes): Set<string> {
+  const offline = new Set<string>()
+  broker.on('client', (client) => offline.delete(client.id))
+  broker.on('clientDisconnect', (client) => {
+    const current = connectedClients(broker)[client.id]
+    // after a takeover the id belongs to the newer connection
+    if (!client.clean && (current === undefined || current === client)) offline.add(client.id)
+  })
+  return offline
+}
+
+function retainedTopics (broker: Aedes): Promise<string[]> {
+  return new Promise((resolve, reject) => {
+    const topics = new Set<string>()
+    const persistence = (broker as unknown as { persistence: { createRetainedStreamCombi (patterns: string[]): NodeJS.ReadableStream } }).persistence
+    persistence.createRetainedStreamCombi(['#'])
+      .on('data', (packet: { topic: string }) => topics.add(packet.topic))
+      .on('error', reject)
+      .on('end', () => resolve([...topics].sort()))
+  })
+}
+
 /** `version` is tapmq's, which is what users and the HTTP API report. */
 export function createBrokerView (ctx: BridgeContext, broker: Aedes, version: string): BrokerView {
   const live = () => Object.values(connectedClients(broker)).filter((client) => client !== undefined && client.connected)
@@ -56,6 +83,12 @@ export function createBrokerView (ctx: BridgeContext, broker: Aedes, version: st
   }
 
   const allSubscriptions = () => live().flatMap((client) => subscriptionsOf(client!.id, client))
+  const offlineSessions = trackOfflineSessions(broker)
+  const countOffline = () => {
+    let count = 0
+    for (const id of offlineSessions) if (!connectedClients(broker)[id]) count++
+    return count
+  }
 
   return Object.freeze({
     id: broker.id,
@@ -64,13 +97,16 @@ export function createBrokerView (ctx: BridgeContext, broker: Aedes, version: st
     client: summary,
     subscriptions: (clientId?: string) => (clientId === undefined ? allSubscriptions() : subscriptionsOf(clientId)),
     topicTree: () => buildTopicTree(allSubscriptions()),
+    retainedTopics: () => retainedTopics(broker),
     stats: () => ({
       connections: broker.connectedClients,
       subscriptions: allSubscriptions().length,
       messagesReceived: ctx.counters.messagesReceived,
       messagesSent: ctx.counters.messagesSent,
       messagesDropped: ctx.counters.messagesDropped,
-      uptimeMs: Date.now() - ctx.counters.startedAt
+      uptimeMs: Date.now() - ctx.counters.startedAt,
+      sessions: broker.connectedClients + countOffline(),
+      topics: countNodes(buildTopicTree(allSubscriptions()))
     }),
     publish: (message: PublishRequest) => new Promise<void>((resolve, reject) => {
       const payload = typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload
