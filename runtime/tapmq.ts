@@ -9,6 +9,7 @@ import type { BrokerControl, BrokerView, ConfigView, PluginHost, TapmqPlugin, Te
 import { TapmqError } from '../sdk/errors.ts'
 import { connectedClients } from './broker/aedes-internals.ts'
 import { ClientStates } from './broker/client-state.ts'
+import { LIMIT_NAMES, Limits } from './broker/limits.ts'
 import { BrokerCounters, type BridgeContext } from './broker/context.ts'
 import { authenticate, preConnect } from './broker/handlers/connect.ts'
 import { onClientReady, onConnackSent } from './broker/handlers/connack.ts'
@@ -70,7 +71,13 @@ export class Tapmq {
 
     this.broker = new Aedes({ ...config.aedes })
     this.#ctx = Object.freeze({
-      broker: this.broker, hooks: this.hooks, config, log, clients: new ClientStates(), counters: new BrokerCounters()
+      broker: this.broker,
+      hooks: this.hooks,
+      config,
+      log,
+      clients: new ClientStates(),
+      counters: new BrokerCounters(),
+      limits: new Limits(config.limits)
     })
     // aedes reads its handlers from the instance on every call
     Object.assign(this.broker, {
@@ -157,6 +164,10 @@ export class Tapmq {
     m.gauge('tapmq_messages_dropped_total', 'Messages acknowledged but not routed', () => counters.messagesDropped)
     m.gauge('tapmq_connects_accepted_total', 'CONNACKs with return code 0', () => counters.connectsAccepted)
     m.gauge('tapmq_connects_rejected_total', 'CONNACKs with a non-zero return code', () => counters.connectsRejected)
+    const { limits } = this.#ctx
+    for (const limit of LIMIT_NAMES) {
+      m.gauge(`tapmq_limit_${limit}_refusals_total`, `Connections, CONNECTs or subscriptions refused by ${limit}`, () => limits.refusals[limit])
+    }
     m.gauge('tapmq_sessions', 'Connected clients plus persistent sessions of offline clients', () => this.brokerView.stats().sessions)
     m.gauge('tapmq_subscriptions', 'Subscriptions of connected clients', () => this.brokerView.stats().subscriptions)
     m.gauge('tapmq_topics', 'Nodes of the subscription trie', () => this.brokerView.stats().topics)
@@ -183,7 +194,9 @@ export class Tapmq {
 
   async #openListeners (): Promise<Listener[]> {
     const { config } = this
-    const ctx: ListenerContext = { broker: this.broker, clients: this.#ctx.clients, maxPacketSize: config.maxPacketSize }
+    const ctx: ListenerContext = {
+      broker: this.broker, clients: this.#ctx.clients, maxPacketSize: config.maxPacketSize, limits: this.#ctx.limits
+    }
     const opened: Listener[] = []
     try {
       const main = config.tcp

@@ -4,6 +4,7 @@ import type { Logger } from 'pino'
 import type { BrokerConfig } from '../config/broker-config.ts'
 import type { Hooks } from '../hooks.ts'
 import type { ClientStates } from './client-state.ts'
+import type { Limits } from './limits.ts'
 
 /** Plain numbers on the hot path; the metrics registry reads them at scrape time. */
 export class BrokerCounters {
@@ -22,4 +23,5 @@ export interface BridgeContext {
   readonly log: Logger
   readonly clients: ClientStates
   readonly counters: BrokerCounters
+  readonly limits: Limits
 }

@@ -2,6 +2,7 @@
 // typed form. Reading a key marks it known; whatever is left over is warned about.
 import { resolve } from 'node:path'
 import type { Conf } from '../../sdk/conf.ts'
+import type { LimitsConfig } from '../broker/limits.ts'
 import { type ListenAddress, parseListenUrl } from './listener-url.ts'
 
 export interface TlsConfig {
@@ -42,6 +43,7 @@ export interface BrokerConfig {
   readonly hookTimeout: number
   /** milliseconds plugins get to flush at shutdown */
   readonly shutdownTimeout: number
+  readonly limits: LimitsConfig
   readonly aedes: {
     readonly connectTimeout: number
     readonly drainTimeout: number
@@ -114,6 +116,13 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
     pidFile: path(conf.string('pid_file', 'data/tapmq.pid')),
     hookTimeout: conf.duration('hook_timeout', 10_000),
     shutdownTimeout: conf.duration('shutdown_timeout', 10_000),
+    limits: {
+      maxConnections: conf.int('max_connections', 0, { min: 0 }),
+      maxConnectionRate: conf.int('max_connection_rate', 0, { min: 0 }),
+      maxSubscriptions: conf.int('max_subscriptions', 0, { min: 0 }),
+      maxKeepalive: conf.int('max_keepalive', 0, { min: 0, max: 65535 }),
+      maxClientIdLength: conf.int('max_client_id_length', 0, { min: 0, max: 65535 })
+    },
     aedes: {
       connectTimeout: conf.duration('connect_timeout', 30_000),
       drainTimeout: conf.duration('drain_timeout', 60_000),

@@ -106,7 +106,8 @@ export function loadConfig (options: LoadOptions): LoadedConfig {
 
 const BROKER_KEYS = [
   'url', 'allow_anonymous', 'max_packet_size', 'data_dir', 'pid_file', 'hook_timeout', 'shutdown_timeout',
-  'connect_timeout', 'drain_timeout', 'max_inflight_inbound', 'max_topic_levels', 'heartbeat_interval',
+  'connect_timeout', 'drain_timeout', 'max_connections', 'max_connection_rate', 'max_subscriptions', 'max_keepalive',
+  'max_client_id_length', 'max_inflight_inbound', 'max_topic_levels', 'heartbeat_interval',
   'log.level', 'log.format', 'websocket.enable', 'websocket.url', 'tls.enable', 'tls.url', 'tls.keyfile',
   'tls.certfile', 'tls.cacertfile', 'tls.key_password', 'tls.verify_peer', 'tls.fail_if_no_peer_cert',
   'http_server.enable', 'http_server.port', 'http_server.bind', 'http_server.username', 'http_server.password'

@@ -8,6 +8,7 @@ import type { Peer } from '../../sdk/events.ts'
 import { ERR_LISTEN } from '../../sdk/errors.ts'
 import { internals } from '../broker/aedes-internals.ts'
 import type { ClientStates } from '../broker/client-state.ts'
+import type { Limits } from '../broker/limits.ts'
 import { formatListenUrl, type ListenAddress } from '../config/listener-url.ts'
 
 export interface Listener {
@@ -21,9 +22,16 @@ export interface ListenerContext {
   readonly broker: Aedes
   readonly clients: ClientStates
   readonly maxPacketSize: number
+  readonly limits: Limits
 }
 
-export function acceptConnection (ctx: ListenerContext, stream: Duplex, peer: Peer, req?: IncomingMessage): Client {
+/** Hands the stream to aedes, unless a connection limit refuses it first (the socket is closed). */
+export function acceptConnection (ctx: ListenerContext, stream: Duplex, peer: Peer, req?: IncomingMessage): Client | undefined {
+  if (ctx.limits.admitConnection() !== undefined) {
+    stream.destroy()
+    return undefined
+  }
+  stream.once('close', () => ctx.limits.connectionClosed())
   const client = ctx.broker.handle(stream, req)
   ctx.clients.attach(client, peer)
   limitPacketSize(client, ctx.maxPacketSize)

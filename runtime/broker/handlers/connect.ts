@@ -31,6 +31,9 @@ export function authenticate (ctx: BridgeContext) {
     const info = clientInfo(client, state.connect ?? { cmd: 'connect', clientId: client.id, username } as ConnectPacket, state.peer)
     state.info = info
 
+    const limited = ctx.limits.checkConnect({ keepalive: info.keepalive, clientId: info.clientId })
+    if (limited) return done(rejection(limited.code, limited.reason), false)
+
     const decide = (decision: AuthDecision | undefined) => {
       if (decision?.result === 'allow') {
         state.superuser = decision.superuser === true

@@ -2,6 +2,7 @@
 // then `session.subscribed` after SUBACK; `client.unsubscribe` and `session.unsubscribed`.
 import type { Client, Subscription } from 'aedes'
 import type { QoS, SubscribeControl, SubscriptionRequest } from '../../../sdk/events.ts'
+import { internals } from '../aedes-internals.ts'
 import type { BridgeContext } from '../context.ts'
 
 class SubscribeVerdict implements SubscribeControl {
@@ -27,6 +28,7 @@ export function authorizeSubscribe (ctx: BridgeContext) {
     const { hooks } = ctx
     let granted: SubscriptionRequest = { topic: subscription.topic, qos: subscription.qos as QoS }
     const state = ctx.clients.get(client)
+    if (!admitted(ctx, client, subscription.topic)) return done(null, null)
 
     if (hooks.client.subscribe.isUsed()) {
       const verdict = new SubscribeVerdict(Object.freeze(granted))
@@ -49,8 +51,21 @@ export function authorizeSubscribe (ctx: BridgeContext) {
   }
 }
 
+/** max_subscriptions: filters held, plus those granted earlier in the same SUBSCRIBE packet. */
+function admitted (ctx: BridgeContext, client: Client, topic: string): boolean {
+  const held = internals(client).subscriptions ?? {}
+  const { subscribing } = ctx.clients.get(client)
+  if (topic in held || subscribing.has(topic)) return true
+  let count = subscribing.size
+  for (const filter in held) if (!subscribing.has(filter)) count++
+  if (!ctx.limits.admitSubscription(count)) return false
+  subscribing.add(topic)
+  return true
+}
+
 export function onSubscribe (ctx: BridgeContext) {
   return (subscriptions: Subscription[], client: Client) => {
+    ctx.clients.get(client).subscribing.clear()
     const hook = ctx.hooks.session.subscribed
     if (!hook.isUsed()) return
     const username = ctx.clients.get(client).info?.username
