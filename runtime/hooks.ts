@@ -97,5 +97,13 @@ function isHook (value: unknown): value is AnyHook {
   return typeof (value as AnyHook).intercept === 'function' && Array.isArray((value as AnyHook).taps)
 }
 
+/**
+ * Whether any plugin tapped `hook`: the hot paths' guard. Not tapable's isUsed(), which is
+ * true for every hook here because the isolation layer intercepts them all.
+ */
+export function isTapped (hook: { readonly taps: readonly unknown[] }): boolean {
+  return hook.taps.length > 0
+}
+
 /** Hooks whose taps decide something; they get a timeout and a fail policy. */
 export const DECISION_HOOKS = new Set(['auth', 'authorize.publish', 'authorize.subscribe'])

@@ -2,6 +2,7 @@
 import type { Client } from 'aedes'
 import type { ConnackPacket } from 'aedes'
 import type { ConnackResult } from '../../../sdk/events.ts'
+import { isTapped } from '../../hooks.ts'
 import type { BridgeContext } from '../context.ts'
 
 const RESULTS: Record<number, ConnackResult> = {
@@ -18,7 +19,7 @@ export function onConnackSent (ctx: BridgeContext) {
     const returnCode = packet.returnCode ?? 0
     if (returnCode === 0) ctx.counters.connectsAccepted++
     else ctx.counters.connectsRejected++
-    if (!ctx.hooks.client.connack.isUsed()) return
+    if (!isTapped(ctx.hooks.client.connack)) return
     const state = ctx.clients.get(client)
     const connect = state.connect
     ctx.hooks.client.connack.call(Object.freeze({
@@ -40,7 +41,7 @@ export function onClientReady (ctx: BridgeContext) {
     const state = ctx.clients.get(client)
     state.connectedAt = Date.now()
     // aedes may report a client ready after it already closed (aedes-and-tapable notes §8)
-    if (client.closed || !state.info || !ctx.hooks.client.connected.isUsed()) return
+    if (client.closed || !state.info || !isTapped(ctx.hooks.client.connected)) return
     ctx.hooks.client.connected.call(Object.freeze({ ...state.info, connectedAt: state.connectedAt }))
   }
 }

@@ -5,6 +5,7 @@ import type { ConnectPacket } from 'aedes'
 import type { AuthDecision, ConnackRejectCode } from '../../../sdk/events.ts'
 import { connectedClients } from '../aedes-internals.ts'
 import { clientInfo } from '../client-state.ts'
+import { isTapped } from '../../hooks.ts'
 import type { BridgeContext } from '../context.ts'
 
 export function preConnect (ctx: BridgeContext) {
@@ -13,7 +14,7 @@ export function preConnect (ctx: BridgeContext) {
     if (!packet.clientId) packet.clientId = 'tapmq-' + randomBytes(4).toString('hex')
     const state = ctx.clients.get(client)
     state.connect = packet
-    if (ctx.hooks.client.connect.isUsed()) {
+    if (isTapped(ctx.hooks.client.connect)) {
       ctx.hooks.client.connect.call({ ...clientInfo(client, packet, state.peer), ts: Date.now() })
     }
     done(null, true)
@@ -56,7 +57,7 @@ export function authenticate (ctx: BridgeContext) {
       done(null, true)
     }
 
-    if (!ctx.hooks.auth.isUsed()) return decide(undefined)
+    if (!isTapped(ctx.hooks.auth)) return decide(undefined)
     ctx.hooks.auth.promise({ ...info, password }).then(decide, (err: Error) => {
       // the isolation layer turns tap failures into denials; reaching here is a host bug
       ctx.log.error({ err }, 'auth hook failed')

@@ -3,6 +3,7 @@ import type { AedesPublishPacket, Client } from 'aedes'
 import type { PublishPacket, PubrelPacket } from 'aedes'
 import type { QoS } from '../../../sdk/events.ts'
 import { connectedClients } from '../aedes-internals.ts'
+import { isTapped } from '../../hooks.ts'
 import type { BridgeContext } from '../context.ts'
 
 type RoutedPacket = AedesPublishPacket & { clientId?: string }
@@ -11,7 +12,7 @@ export function authorizeForward (ctx: BridgeContext) {
   const { hooks, counters } = ctx
   return (client: Client, packet: AedesPublishPacket) => {
     counters.messagesSent++
-    if (hooks.message.delivered.isUsed() && !packet.topic.startsWith('$SYS/')) {
+    if (isTapped(hooks.message.delivered) && !packet.topic.startsWith('$SYS/')) {
       const from = (packet as RoutedPacket).clientId
       const publisher = from === undefined ? undefined : connectedClients(ctx.broker)[from]
       hooks.message.delivered.call({
@@ -33,7 +34,7 @@ export function authorizeForward (ctx: BridgeContext) {
 export function onAck (ctx: BridgeContext) {
   return (packet: PublishPacket | PubrelPacket | undefined, client: Client) => {
     // aedes reports acks of retained QoS 1 messages to clean clients without a packet
-    if (!packet || packet.cmd !== 'publish' || !ctx.hooks.message.acked.isUsed()) return
+    if (!packet || packet.cmd !== 'publish' || !isTapped(ctx.hooks.message.acked)) return
     if (packet.topic.startsWith('$SYS/')) return
     ctx.hooks.message.acked.call({
       clientId: client.id,

@@ -3,6 +3,7 @@
 import type { Client } from 'aedes'
 import type { DisconnectReason } from '../../../sdk/events.ts'
 import { internals } from '../aedes-internals.ts'
+import { isTapped } from '../../hooks.ts'
 import type { BridgeContext } from '../context.ts'
 
 /** aedes error texts that name a cause better than "protocol error". */
@@ -31,7 +32,7 @@ export function onClientDisconnect (ctx: BridgeContext) {
     const ts = Date.now()
     const { hooks } = ctx
     const username = state.info?.username
-    if (hooks.client.disconnected.isUsed()) {
+    if (isTapped(hooks.client.disconnected)) {
       hooks.client.disconnected.call(Object.freeze({
         clientId: client.id,
         username,
@@ -43,7 +44,7 @@ export function onClientDisconnect (ctx: BridgeContext) {
       }))
     }
     // a taken-over session lives on in the new connection
-    if (client.clean && reason !== 'takeover' && hooks.session.terminated.isUsed()) {
+    if (client.clean && reason !== 'takeover' && isTapped(hooks.session.terminated)) {
       hooks.session.terminated.call(Object.freeze({ clientId: client.id, username, reason, ts }))
     }
   }

@@ -4,6 +4,7 @@ import type { Aedes, Client } from 'aedes'
 import type { PublishPacket } from 'aedes'
 import type { DropReason, Message, PublishControl, PublishEvent, QoS } from '../../../sdk/events.ts'
 import { isValidTopicFilter } from '../../../sdk/topic.ts'
+import { isTapped } from '../../hooks.ts'
 import type { BridgeContext } from '../context.ts'
 
 type Done = (error?: Error | null) => void
@@ -52,7 +53,7 @@ export function authorizePublish (ctx: BridgeContext) {
   const drop = (client: Client, packet: PublishPacket, reason: DropReason, detail: string | undefined, done: Done) => {
     counters.messagesDropped++
     dropped.add(packet)
-    if (hooks.message.dropped.isUsed()) {
+    if (isTapped(hooks.message.dropped)) {
       hooks.message.dropped.call({
         topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, retain: packet.retain,
         from: client.id, fromUsername: ctx.clients.get(client).info?.username, reason, detail, ts: Date.now()
@@ -62,7 +63,7 @@ export function authorizePublish (ctx: BridgeContext) {
   }
 
   const observe = (client: Client, packet: PublishPacket, done: Done) => {
-    if (!hooks.message.publish.isUsed()) return done(null)
+    if (!isTapped(hooks.message.publish)) return done(null)
     const message: PublishEvent = {
       topic: packet.topic,
       payload: packet.payload as Buffer,
@@ -94,7 +95,7 @@ export function authorizePublish (ctx: BridgeContext) {
     if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'))
     counters.messagesReceived++
     const state = ctx.clients.get(client)
-    if (state.superuser || !state.info || !hooks.authorize.publish.isUsed()) return observe(client, packet, done)
+    if (state.superuser || !state.info || !isTapped(hooks.authorize.publish)) return observe(client, packet, done)
     hooks.authorize.publish.promise({
       access: 'publish', topic: packet.topic, qos: packet.qos as QoS, client: state.info, superuser: false
     }).then((decision) => {

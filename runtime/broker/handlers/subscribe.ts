@@ -3,6 +3,7 @@
 import type { Client, Subscription } from 'aedes'
 import type { QoS, SubscribeControl, SubscriptionRequest } from '../../../sdk/events.ts'
 import { internals } from '../aedes-internals.ts'
+import { isTapped } from '../../hooks.ts'
 import type { BridgeContext } from '../context.ts'
 
 class SubscribeVerdict implements SubscribeControl {
@@ -30,7 +31,7 @@ export function authorizeSubscribe (ctx: BridgeContext) {
     const state = ctx.clients.get(client)
     if (!admitted(ctx, client, subscription.topic)) return done(null, null)
 
-    if (hooks.client.subscribe.isUsed()) {
+    if (isTapped(hooks.client.subscribe)) {
       const verdict = new SubscribeVerdict(Object.freeze(granted))
       hooks.client.subscribe.call(Object.freeze({ ...granted, clientId: client.id, username: state.info?.username, ts: Date.now() }), verdict)
       if (verdict.denied !== undefined) {
@@ -41,7 +42,7 @@ export function authorizeSubscribe (ctx: BridgeContext) {
     }
 
     const grant = () => done(null, { ...subscription, topic: granted.topic, qos: granted.qos })
-    if (state.superuser || !hooks.authorize.subscribe.isUsed() || !state.info) return grant()
+    if (state.superuser || !isTapped(hooks.authorize.subscribe) || !state.info) return grant()
     hooks.authorize.subscribe.promise(Object.freeze({
       access: 'subscribe', topic: granted.topic, qos: granted.qos, client: state.info, superuser: state.superuser
     })).then((decision) => {
@@ -67,7 +68,7 @@ export function onSubscribe (ctx: BridgeContext) {
   return (subscriptions: Subscription[], client: Client) => {
     ctx.clients.get(client).subscribing.clear()
     const hook = ctx.hooks.session.subscribed
-    if (!hook.isUsed()) return
+    if (!isTapped(hook)) return
     const username = ctx.clients.get(client).info?.username
     const ts = Date.now()
     for (const sub of subscriptions) {
@@ -81,7 +82,7 @@ export function onSubscribe (ctx: BridgeContext) {
 export function onUnsubscribe (ctx: BridgeContext) {
   return (topics: string[], client: Client) => {
     const { client: clientHooks, session } = ctx.hooks
-    if (!clientHooks.unsubscribe.isUsed() && !session.unsubscribed.isUsed()) return
+    if (!isTapped(clientHooks.unsubscribe) && !isTapped(session.unsubscribed)) return
     const username = ctx.clients.get(client).info?.username
     const ts = Date.now()
     for (const topic of topics) {
