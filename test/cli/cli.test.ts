@@ -4,7 +4,7 @@ import { existsSync } from 'node:fs'
 import { join } from 'node:path'
 import test from 'ava'
 import mqtt from 'mqtt'
-import { tapmq, workspace } from './broker-process.ts'
+import { tapmq, workspace } from '../helpers/cli.ts'
 
 const EXAMPLE = new URL('../../examples/audit-log/index.ts', import.meta.url).pathname
 
