@@ -1,0 +1,62 @@
+// The decision cache (off by default): an LRU of verdicts with separate TTLs for allow and
+// deny, jitter, the server's Cache-Control, and single-flight so that a storm of identical
+// requests costs one HTTP call. Keys are HMACs of the whole request under a per-process
+// secret, so a password is part of a key only as a hash and is never stored.
+import { createHmac, randomBytes } from 'node:crypto'
+import { LRUCache } from 'lru-cache'
+import type { Options } from './config.ts'
+import type { Classified, Prepared, Verdict } from './http.ts'
+
+export type Lookup =
+  | { readonly source: 'cache', readonly verdict: Verdict }
+  | { readonly source: 'shared' | 'fetched', readonly verdict: Verdict }
+
+export class DecisionCache {
+  readonly #lru: LRUCache<string, Verdict>
+  readonly #inflight = new Map<string, Promise<Classified>>()
+  readonly #secret = randomBytes(32)
+
+  constructor (private readonly options: Options['cache']) {
+    this.#lru = new LRUCache<string, Verdict>({ max: options.maxEntries, ttl: options.allowTtl, ttlAutopurge: false })
+  }
+
+  get size (): number {
+    return this.#lru.size
+  }
+
+  key (kind: string, request: Prepared): string {
+    return createHmac('sha256', this.#secret)
+      .update(kind).update('\0').update(request.method).update('\0').update(request.url).update('\0').update(request.body ?? '')
+      .digest('base64url')
+  }
+
+  /** A cached verdict, else the one of an identical request in flight, else `fetch()`'s. */
+  async lookup (key: string, fetch: () => Promise<Classified>): Promise<Lookup> {
+    const cached = this.#lru.get(key)
+    if (cached) return { source: 'cache', verdict: cached }
+    const inflight = this.#inflight.get(key)
+    if (inflight) return { source: 'shared', verdict: (await inflight).verdict }
+    const request = fetch()
+    this.#inflight.set(key, request)
+    try {
+      const classified = await request
+      this.#store(key, classified)
+      return { source: 'fetched', verdict: classified.verdict }
+    } finally {
+      this.#inflight.delete(key)
+    }
+  }
+
+  #store (key: string, { verdict, maxAgeMs }: Classified): void {
+    const configured = verdict.result === 'deny' ? this.options.denyTtl : this.options.allowTtl
+    const base = maxAgeMs ?? configured
+    if (base <= 0) return
+    // jitter spreads the expiry of answers cached together (a reconnect storm) over time
+    const ttl = Math.max(1, Math.round(base * (1 - Math.random() * this.options.jitter)))
+    this.#lru.set(key, verdict, { ttl })
+  }
+
+  clear (): void {
+    this.#lru.clear()
+  }
+}
