@@ -211,3 +211,36 @@ export async function makeCerts (dir: string, client: { commonName: string, orga
 export function logText (broker: TestBroker): string {
   return broker.logs.map((line) => JSON.stringify(line)).join('\n')
 }
+
+/**
+ * SUBSCRIBE and the granted QoS per filter, 128 for a refusal. mqtt.js rejects a SUBACK
+ * carrying 0x80 with the packet attached; that is an answer here, not an error.
+ */
+export async function subscribeGranted (client: MqttClient, topics: string | Record<string, { qos: 0 | 1 | 2 }>, qos: 0 | 1 | 2 = 0): Promise<number[]> {
+  try {
+    const granted = typeof topics === 'string' ? await client.subscribeAsync(topics, { qos }) : await client.subscribeAsync(topics)
+    return granted.map((grant) => grant.qos)
+  } catch (err) {
+    const packet = (err as { packet?: { cmd?: string, granted?: number[] } }).packet
+    if (packet?.cmd === 'suback' && packet.granted) return packet.granted
+    throw err
+  }
+}
+
+/** The arguments of the next `event`; rejects after `timeoutMs` naming it. */
+export function nextEvent<T extends unknown[] = unknown[]> (
+  emitter: { once (event: string, fn: (...args: any[]) => void): unknown, off (event: string, fn: (...args: any[]) => void): unknown },
+  event: string, timeoutMs = WAIT_MS
+): Promise<T> {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      emitter.off(event, listener)
+      reject(new Error(`no '${event}' event within ${timeoutMs} ms`))
+    }, timeoutMs)
+    const listener = (...args: unknown[]) => {
+      clearTimeout(timer)
+      resolve(args as T)
+    }
+    emitter.once(event, listener)
+  })
+}
