@@ -240,6 +240,12 @@ export interface AckedEvent {
   readonly qos: QoS
   readonly messageId: number
   readonly ts: number
+  /** the acknowledged message, when the persistence still holds it */
+  readonly payload?: Buffer
+  readonly retain?: boolean
+  /** client id of the original publisher, when known */
+  readonly from?: string
+  readonly fromUsername?: string
 }
 
 export type DropReason = 'dropped_by_plugin' | 'not_authorized'

@@ -36,13 +36,19 @@ export function onAck (ctx: BridgeContext) {
     // aedes reports acks of retained QoS 1 messages to clean clients without a packet
     if (!packet || packet.cmd !== 'publish' || !isTapped(ctx.hooks.message.acked)) return
     if (packet.topic.startsWith('$SYS/')) return
+    const from = (packet as RoutedPacket).clientId
+    const publisher = from === undefined ? undefined : connectedClients(ctx.broker)[from]
     ctx.hooks.message.acked.call({
       clientId: client.id,
       username: ctx.clients.get(client).info?.username,
       topic: packet.topic,
       qos: packet.qos as QoS,
       messageId: packet.messageId ?? 0,
-      ts: Date.now()
+      ts: Date.now(),
+      payload: packet.payload as Buffer | undefined,
+      retain: packet.retain,
+      from,
+      fromUsername: publisher ? ctx.clients.get(publisher).info?.username : undefined
     })
   }
 }
