@@ -7,16 +7,19 @@ import { LRUCache } from 'lru-cache'
 import type { Options } from './config.ts'
 import type { Classified, Prepared, Verdict } from './http.ts'
 
-export type Lookup =
-  | { readonly source: 'cache', readonly verdict: Verdict }
-  | { readonly source: 'shared' | 'fetched', readonly verdict: Verdict }
+/** Told where each decision came from, as it happens (a shared one before it is answered). */
+export interface CacheEvents {
+  hit (): void
+  shared (): void
+  stored (size: number): void
+}
 
 export class DecisionCache {
   readonly #lru: LRUCache<string, Verdict>
   readonly #inflight = new Map<string, Promise<Classified>>()
   readonly #secret = randomBytes(32)
 
-  constructor (private readonly options: Options['cache']) {
+  constructor (private readonly options: Options['cache'], private readonly events: CacheEvents) {
     this.#lru = new LRUCache<string, Verdict>({ max: options.maxEntries, ttl: options.allowTtl, ttlAutopurge: false })
   }
 
@@ -31,17 +34,23 @@ export class DecisionCache {
   }
 
   /** A cached verdict, else the one of an identical request in flight, else `fetch()`'s. */
-  async lookup (key: string, fetch: () => Promise<Classified>): Promise<Lookup> {
+  async lookup (key: string, fetch: () => Promise<Classified>): Promise<Verdict> {
     const cached = this.#lru.get(key)
-    if (cached) return { source: 'cache', verdict: cached }
+    if (cached) {
+      this.events.hit()
+      return cached
+    }
     const inflight = this.#inflight.get(key)
-    if (inflight) return { source: 'shared', verdict: (await inflight).verdict }
+    if (inflight) {
+      this.events.shared()
+      return (await inflight).verdict
+    }
     const request = fetch()
     this.#inflight.set(key, request)
     try {
       const classified = await request
       this.#store(key, classified)
-      return { source: 'fetched', verdict: classified.verdict }
+      return classified.verdict
     } finally {
       this.#inflight.delete(key)
     }
@@ -54,6 +63,7 @@ export class DecisionCache {
     // jitter spreads the expiry of answers cached together (a reconnect storm) over time
     const ttl = Math.max(1, Math.round(base * (1 - Math.random() * this.options.jitter)))
     this.#lru.set(key, verdict, { ttl })
+    this.events.stored(this.#lru.size)
   }
 
   clear (): void {

@@ -72,9 +72,8 @@ class HttpAuth {
     if (options.superReq) this.superEndpoint = new Endpoint('super', options.superReq)
     if (options.aclReq) this.aclEndpoint = new Endpoint('acl', options.aclReq)
     this.#client = new HttpClient(options)
-    if (options.cache.enable) this.#cache = new DecisionCache(options.cache)
     const m = host.metrics
-    this.#metrics = {
+    const metrics = this.#metrics = {
       requests: m.counter('requests_total', 'HTTP requests sent to the auth servers'),
       allow: m.counter('allow_total', 'Answers that allowed (auth, superuser or ACL)'),
       deny: m.counter('deny_total', 'Answers that denied'),
@@ -87,8 +86,15 @@ class HttpAuth {
       pending: m.gauge('pending_requests', 'Requests in flight or waiting for a pooled connection'),
       cacheEntries: m.gauge('cache_entries', 'Decisions in the cache')
     }
-    this.#metrics.pending.set(0)
-    this.#metrics.cacheEntries.set(0)
+    metrics.pending.set(0)
+    metrics.cacheEntries.set(0)
+    if (options.cache.enable) {
+      this.#cache = new DecisionCache(options.cache, {
+        hit: () => metrics.cacheHits.inc(),
+        shared: () => metrics.coalesced.inc(),
+        stored: (size) => metrics.cacheEntries.set(size)
+      })
+    }
   }
 
   async authenticate (request: AuthRequest): Promise<AuthDecision> {
@@ -136,11 +142,7 @@ class HttpAuth {
   async #ask (endpoint: Endpoint, input: RenderInput): Promise<Verdict> {
     const prepared = endpoint.prepare(input)
     if (!this.#cache) return (await this.#fetch(endpoint, prepared)).verdict
-    const found = await this.#cache.lookup(this.#cache.key(endpoint.kind, prepared), () => this.#fetch(endpoint, prepared))
-    if (found.source === 'cache') this.#metrics.cacheHits.inc()
-    else if (found.source === 'shared') this.#metrics.coalesced.inc()
-    else this.#metrics.cacheEntries.set(this.#cache.size)
-    return found.verdict
+    return this.#cache.lookup(this.#cache.key(endpoint.kind, prepared), () => this.#fetch(endpoint, prepared))
   }
 
   async #fetch (endpoint: Endpoint, prepared: Prepared): Promise<Classified> {

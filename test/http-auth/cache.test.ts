@@ -1,0 +1,114 @@
+// The decision cache: hits, separate allow/deny TTLs, Cache-Control, single-flight, errors
+// never cached, and keys that hold a password only as a hash.
+import test from 'ava'
+import { DecisionCache } from '../../plugins/http-auth/cache.ts'
+import { AuthServer, brokerWith, connackCode, counters, gate, sleep, until } from './helpers.ts'
+
+/** alice/secret is allowed; `short` is allowed for max-age=1; `nostore` may not be cached; the rest get 401. */
+function cachingServer (t: Parameters<typeof AuthServer.start>[0]) {
+  return AuthServer.start(t, (req, res) => {
+    const { username, password } = req.fields
+    if (username === 'short') return void res.writeHead(200, { 'cache-control': 'max-age=1' }).end()
+    if (username === 'nostore') return void res.writeHead(200, { 'cache-control': 'no-store' }).end()
+    res.writeHead(username === 'alice' && password === 'secret' ? 200 : 401).end()
+  })
+}
+
+const PARAMS = 'username=%u,password=%P'
+const NO_EVENTS = { hit () {}, shared () {}, stored () {} }
+
+const count = (server: AuthServer, username: string, password?: string) =>
+  server.seen.filter((seen) => seen.fields.username === username && (password === undefined || seen.fields.password === password)).length
+
+test('repeated connects are answered from the cache; the password is part of the key', async (t) => {
+  const server = await cachingServer(t)
+  const broker = await brokerWith(t, { authReq: { url: server.url(), params: PARAMS }, cache: { enable: true } })
+  for (let i = 0; i < 3; i++) t.is(await connackCode(t, broker.url, { clientId: `c${i}`, username: 'alice', password: 'secret' }), 0)
+  for (let i = 0; i < 3; i++) t.is(await connackCode(t, broker.url, { clientId: `d${i}`, username: 'alice', password: 'guess' }), 4)
+  t.is(count(server, 'alice', 'secret'), 1)
+  t.is(count(server, 'alice', 'guess'), 1)
+  t.like(counters(broker), { requests_total: 2, cache_hits_total: 4, cache_entries: 2 })
+})
+
+test('the cache is off by default', async (t) => {
+  const server = await cachingServer(t)
+  const broker = await brokerWith(t, { authReq: { url: server.url(), params: PARAMS } })
+  for (let i = 0; i < 3; i++) t.is(await connackCode(t, broker.url, { username: 'alice', password: 'secret' }), 0)
+  t.is(server.seen.length, 3)
+  t.like(counters(broker), { cache_hits_total: 0 })
+})
+
+test('deny answers expire after deny_ttl, allow answers after allow_ttl; Cache-Control overrides', async (t) => {
+  const server = await cachingServer(t)
+  const broker = await brokerWith(t, {
+    authReq: { url: server.url(), params: PARAMS },
+    cache: { enable: true, allowTtl: 60_000, denyTtl: 1000, jitter: 0 }
+  })
+  const round = async () => {
+    t.is(await connackCode(t, broker.url, { username: 'alice', password: 'secret' }), 0)
+    t.is(await connackCode(t, broker.url, { username: 'mallory', password: 'x' }), 4)
+    t.is(await connackCode(t, broker.url, { username: 'short' }), 0)
+    t.is(await connackCode(t, broker.url, { username: 'nostore' }), 0)
+  }
+  await round()
+  await round()
+  t.deepEqual([count(server, 'alice'), count(server, 'mallory'), count(server, 'short'), count(server, 'nostore')], [1, 1, 1, 2])
+  // past the deny TTL (1 s) and max-age=1, well within the allow TTL (60 s)
+  await sleep(1500)
+  await round()
+  t.deepEqual([count(server, 'alice'), count(server, 'mallory'), count(server, 'short'), count(server, 'nostore')], [1, 2, 2, 3])
+})
+
+test('single-flight: concurrent identical connects share one HTTP request', async (t) => {
+  const release = gate()
+  const server = await AuthServer.start(t, async (_req, res) => {
+    await release.opened
+    res.writeHead(200).end()
+  })
+  const broker = await brokerWith(t, { authReq: { url: server.url(), params: PARAMS }, cache: { enable: true } })
+  const N = 10
+  const codes = Promise.all(Array.from({ length: N }, (_, i) => connackCode(t, broker.url, { clientId: `sf-${i}`, username: 'alice', password: 'secret' })))
+  // all ten are waiting: one on the server, nine on that request
+  await until(() => counters(broker).coalesced_total === N - 1, `${N - 1} coalesced connects`)
+  t.is(server.seen.length, 1)
+  release.open()
+  t.deepEqual(await codes, Array(N).fill(0))
+  t.is(server.seen.length, 1)
+  t.like(counters(broker), { requests_total: 1, coalesced_total: N - 1 })
+})
+
+test('failures are never cached', async (t) => {
+  let status = 503
+  const server = await AuthServer.start(t, (_req, res) => { res.writeHead(status).end() })
+  const broker = await brokerWith(t, { authReq: { url: server.url(), params: PARAMS }, cache: { enable: true } })
+  t.is(await connackCode(t, broker.url, { username: 'alice', password: 'secret' }), 3)
+  status = 200
+  t.is(await connackCode(t, broker.url, { username: 'alice', password: 'secret' }), 0)
+  t.is(await connackCode(t, broker.url, { username: 'alice', password: 'secret' }), 0)
+  t.is(server.seen.length, 2)
+})
+
+test('cache keys hold the password only as a keyed hash', (t) => {
+  const cache = new DecisionCache({ enable: true, allowTtl: 1000, denyTtl: 1000, jitter: 0, maxEntries: 10 }, NO_EVENTS)
+  const request = (password: string) => ({ method: 'POST' as const, url: 'http://127.0.0.1/auth', headers: {}, body: `username=u&password=${password}` })
+  const key = cache.key('auth', request('hunter2'))
+  t.false(key.includes('hunter2'))
+  t.false(key.includes('username'))
+  t.is(key, cache.key('auth', request('hunter2')))
+  t.not(key, cache.key('auth', request('hunter3')))
+  t.not(key, cache.key('acl', request('hunter2')))
+  // another process (another secret) makes other keys
+  t.not(key, new DecisionCache({ enable: true, allowTtl: 1000, denyTtl: 1000, jitter: 0, maxEntries: 10 }, NO_EVENTS).key('auth', request('hunter2')))
+})
+
+test('the cache keeps at most max_entries answers', async (t) => {
+  const server = await cachingServer(t)
+  const broker = await brokerWith(t, { authReq: { url: server.url(), params: PARAMS }, cache: { enable: true, maxEntries: 2 } })
+  for (const username of ['u1', 'u2', 'u3']) t.is(await connackCode(t, broker.url, { username }), 4)
+  t.is(counters(broker).cache_entries, 2)
+  // u1 was evicted (least recently used): asked again; u3 is still cached
+  t.is(await connackCode(t, broker.url, { username: 'u3' }), 4)
+  t.is(await connackCode(t, broker.url, { username: 'u1' }), 4)
+  t.is(count(server, 'u1'), 2)
+  t.is(count(server, 'u3'), 1)
+})
