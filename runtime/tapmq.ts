@@ -13,7 +13,7 @@ import { LIMIT_NAMES, Limits } from './broker/limits.ts'
 import { BrokerCounters, type BridgeContext } from './broker/context.ts'
 import { authenticate, preConnect } from './broker/handlers/connect.ts'
 import { onClientReady, onConnackSent } from './broker/handlers/connack.ts'
-import { authorizeForward, onAck } from './broker/handlers/deliver.ts'
+import { authorizeForward } from './broker/handlers/deliver.ts'
 import { onClientDisconnect, onClientError, onKeepaliveTimeout } from './broker/handlers/disconnect.ts'
 import { authorizePublish, skipDroppedPackets } from './broker/handlers/publish.ts'
 import { authorizeSubscribe, onSubscribe, onUnsubscribe } from './broker/handlers/subscribe.ts'
@@ -149,7 +149,6 @@ export class Tapmq {
     broker.on('clientDisconnect', onClientDisconnect(ctx))
     broker.on('subscribe', onSubscribe(ctx))
     broker.on('unsubscribe', onUnsubscribe(ctx))
-    broker.on('ack', onAck(ctx))
     broker.on('connectionError', (_client, err) => this.log.debug({ err: err.message }, 'connection error before CONNECT'))
     // persistence errors arrive here; unhandled, they would crash the process
     ;(broker as unknown as NodeJS.EventEmitter).on('error', (err: Error) => this.log.error({ err }, 'broker error'))

@@ -1,13 +1,14 @@
 // aedes 1.2 keeps some state it documents but does not type. Every access to it goes
 // through this file, so an aedes upgrade has one place to check.
 import type { Aedes, Client } from 'aedes'
+import mqttPacket, { type IPublishPacket } from 'mqtt-packet'
 
 export interface AedesClientInternals {
   /** set when the client sent DISCONNECT */
   _disconnected?: boolean
   /** subscriptions by topic filter */
   subscriptions?: Record<string, { qos: number }>
-  _parser: { _parseLength (): boolean, _emitError (err: Error): void, packet: { length: number } }
+  _parser: { _parseLength (): boolean, _emitError (err: Error): void, packet: { length: number }, on (event: 'packet', listener: (packet: { cmd: string, messageId?: number }) => void): void }
 }
 
 export function internals (client: Client): Client & AedesClientInternals {
@@ -18,3 +19,32 @@ export function connectedClients (broker: Aedes): Record<string, Client | undefi
   return (broker as unknown as { clients: Record<string, Client | undefined> }).clients
 }
 
+
+/** A PUBLISH as aedes writes it to a subscriber: QoS after downgrade, its message id. */
+export type OutgoingPublish = IPublishPacket & { clientId?: string }
+
+type WriteToStream = ((packet: { cmd: string }, stream: object, opts?: object) => boolean) & { cacheNumbers: boolean }
+const publishWatchers = new WeakMap<object, (packet: OutgoingPublish) => void>()
+let writesWatched = false
+
+/**
+ * Calls `watch` with every PUBLISH aedes writes to `stream`, just before it is written. Only
+ * there are the delivered QoS and the message id known: aedes keeps no copy for clean
+ * sessions. aedes writes every packet with mqtt-packet's writeToStream, which is wrapped
+ * once per process; other streams pass straight through.
+ */
+export function watchOutgoingPublishes (stream: object, watch: (packet: OutgoingPublish) => void): void {
+  if (!writesWatched) {
+    writesWatched = true
+    const exported = mqttPacket as unknown as { writeToStream: WriteToStream }
+    const write = exported.writeToStream
+    const watched = function (packet: { cmd: string }, target: object, opts?: object): boolean {
+      if (packet.cmd === 'publish') publishWatchers.get(target)?.(packet as OutgoingPublish)
+      return write(packet, target, opts)
+    } as WriteToStream
+    // mqtt.js switches number caching through this accessor
+    Object.defineProperty(watched, 'cacheNumbers', { get: () => write.cacheNumbers, set: (value: boolean) => { write.cacheNumbers = value } })
+    exported.writeToStream = watched
+  }
+  publishWatchers.set(stream, watch)
+}

@@ -7,6 +7,7 @@ import { connectedClients } from '../aedes-internals.ts'
 import { clientInfo } from '../client-state.ts'
 import { isTapped } from '../../hooks.ts'
 import type { BridgeContext } from '../context.ts'
+import { watchDeliveries } from './deliver.ts'
 
 export function preConnect (ctx: BridgeContext) {
   return (client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void) => {
@@ -14,6 +15,7 @@ export function preConnect (ctx: BridgeContext) {
     if (!packet.clientId) packet.clientId = 'tapmq-' + randomBytes(4).toString('hex')
     const state = ctx.clients.get(client)
     state.connect = packet
+    watchDeliveries(ctx, client)
     if (isTapped(ctx.hooks.client.connect)) {
       ctx.hooks.client.connect.call({ ...clientInfo(client, packet, state.peer), ts: Date.now() })
     }

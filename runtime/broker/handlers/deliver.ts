@@ -1,54 +1,50 @@
 // Delivery to a subscriber (`message.delivered`) and its acknowledgement (`message.acked`).
 import type { AedesPublishPacket, Client } from 'aedes'
-import type { PublishPacket, PubrelPacket } from 'aedes'
-import type { QoS } from '../../../sdk/events.ts'
-import { connectedClients } from '../aedes-internals.ts'
+import type { AckedEvent } from '../../../sdk/events.ts'
+import { connectedClients, internals, type OutgoingPublish, watchOutgoingPublishes } from '../aedes-internals.ts'
 import { isTapped } from '../../hooks.ts'
 import type { BridgeContext } from '../context.ts'
 
-type RoutedPacket = AedesPublishPacket & { clientId?: string }
-
 export function authorizeForward (ctx: BridgeContext) {
-  const { hooks, counters } = ctx
-  return (client: Client, packet: AedesPublishPacket) => {
+  const { counters } = ctx
+  return (_client: Client, packet: AedesPublishPacket) => {
     counters.messagesSent++
-    if (isTapped(hooks.message.delivered) && !packet.topic.startsWith('$SYS/')) {
-      const from = (packet as RoutedPacket).clientId
-      const publisher = from === undefined ? undefined : connectedClients(ctx.broker)[from]
-      hooks.message.delivered.call({
-        topic: packet.topic,
-        payload: packet.payload as Buffer,
-        qos: packet.qos as QoS,
-        retain: packet.retain,
-        clientId: client.id,
-        username: ctx.clients.get(client).info?.username,
-        from,
-        fromUsername: publisher ? ctx.clients.get(publisher).info?.username : undefined,
-        ts: Date.now()
-      })
-    }
     return packet
   }
 }
 
-export function onAck (ctx: BridgeContext) {
-  return (packet: PublishPacket | PubrelPacket | undefined, client: Client) => {
-    // aedes reports acks of retained QoS 1 messages to clean clients without a packet
-    if (!packet || packet.cmd !== 'publish' || !isTapped(ctx.hooks.message.acked)) return
-    if (packet.topic.startsWith('$SYS/')) return
-    const from = (packet as RoutedPacket).clientId
+/**
+ * Per connection, from its CONNECT on: `message.delivered` for each PUBLISH written to it
+ * (with the QoS it got), `message.acked` when the PUBACK (QoS 1) or PUBCOMP (QoS 2) for it
+ * arrives. aedes' own `ack` event has no message for clean sessions and QoS 2.
+ */
+export function watchDeliveries (ctx: BridgeContext, client: Client): void {
+  const { hooks } = ctx
+  const awaitingAck = new Map<number, Omit<AckedEvent, 'clientId' | 'username' | 'messageId' | 'ts'>>()
+  const publisherName = (from: string | undefined) => {
     const publisher = from === undefined ? undefined : connectedClients(ctx.broker)[from]
-    ctx.hooks.message.acked.call({
-      clientId: client.id,
-      username: ctx.clients.get(client).info?.username,
-      topic: packet.topic,
-      qos: packet.qos as QoS,
-      messageId: packet.messageId ?? 0,
-      ts: Date.now(),
-      payload: packet.payload as Buffer | undefined,
-      retain: packet.retain,
-      from,
-      fromUsername: publisher ? ctx.clients.get(publisher).info?.username : undefined
-    })
+    return publisher ? ctx.clients.get(publisher).info?.username : undefined
   }
+  watchOutgoingPublishes(client.conn, (packet: OutgoingPublish) => {
+    if (packet.topic.startsWith('$SYS/')) return
+    const delivered = isTapped(hooks.message.delivered)
+    const acked = packet.qos > 0 && packet.messageId !== undefined && isTapped(hooks.message.acked)
+    if (!delivered && !acked) return
+    const from = packet.clientId
+    const message = { topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, retain: packet.retain, from, fromUsername: publisherName(from) }
+    if (acked) awaitingAck.set(packet.messageId!, message)
+    if (delivered) {
+      hooks.message.delivered.call({ ...message, clientId: client.id, username: ctx.clients.get(client).info?.username, ts: Date.now() })
+    }
+  })
+  internals(client)._parser.on('packet', (packet) => {
+    if ((packet.cmd !== 'puback' && packet.cmd !== 'pubcomp') || packet.messageId === undefined) return
+    const sent = awaitingAck.get(packet.messageId)
+    if (!sent || sent.qos !== (packet.cmd === 'puback' ? 1 : 2)) return
+    awaitingAck.delete(packet.messageId)
+    if (!isTapped(hooks.message.acked)) return
+    hooks.message.acked.call({
+      ...sent, clientId: client.id, username: ctx.clients.get(client).info?.username, messageId: packet.messageId, ts: Date.now()
+    })
+  })
 }

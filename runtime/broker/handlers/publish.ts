@@ -62,7 +62,7 @@ export function authorizePublish (ctx: BridgeContext) {
     done(null)
   }
 
-  const observe = (client: Client, packet: PublishPacket, done: Done) => {
+  const observe = (client: Client, packet: PublishPacket, isWill: boolean, done: Done) => {
     if (!isTapped(hooks.message.publish)) return done(null)
     const message: PublishEvent = {
       topic: packet.topic,
@@ -72,7 +72,7 @@ export function authorizePublish (ctx: BridgeContext) {
       from: client.id,
       fromUsername: ctx.clients.get(client).info?.username,
       ts: Date.now(),
-      isWill: packet === (client as Client & { will?: unknown }).will
+      isWill
     }
     const verdict = new PublishVerdict(message)
     hooks.message.publish.call(message, verdict)
@@ -94,12 +94,14 @@ export function authorizePublish (ctx: BridgeContext) {
     if (client === null) return done(null)
     if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'))
     counters.messagesReceived++
+    // read now: aedes clears client.will right after calling us, before an async answer
+    const isWill = packet === (client as Client & { will?: unknown }).will
     const state = ctx.clients.get(client)
-    if (state.superuser || !state.info || !isTapped(hooks.authorize.publish)) return observe(client, packet, done)
+    if (state.superuser || !state.info || !isTapped(hooks.authorize.publish)) return observe(client, packet, isWill, done)
     hooks.authorize.publish.promise({
       access: 'publish', topic: packet.topic, qos: packet.qos as QoS, client: state.info, superuser: false
     }).then((decision) => {
-      if (decision?.result !== 'deny') return observe(client, packet, done)
+      if (decision?.result !== 'deny') return observe(client, packet, isWill, done)
       if (decision.disconnect) {
         ctx.clients.markCause(client, 'not_authorized', decision.reason)
         return done(new Error(`publish to ${packet.topic} not authorized`))
