@@ -123,9 +123,24 @@ export async function connectRefused (t: Teardown, url: string, options: IClient
   }), `refusal by ${url}`)
 }
 
+/**
+ * SUBSCRIBEs and resolves with the SUBACK return codes in order, 128 (refused) included:
+ * mqtt.js rejects a SUBACK with a refusal, keeping the packet on the error.
+ */
+export async function subackCodes (client: MqttClient, subscriptions: Record<string, { qos: 0 | 1 | 2 }>): Promise<number[]> {
+  try {
+    return (await client.subscribeAsync(subscriptions)).map((grant) => grant.qos)
+  } catch (err) {
+    const granted = (err as { packet?: { granted?: number[] } }).packet?.granted
+    if (granted) return granted
+    throw err
+  }
+}
+
 /** Resolves with [topic, payload] of the next message on `client`. */
-export function nextMessage (client: MqttClient, timeoutMs = WAIT_MS): Promise<[string, Buffer]> {
-  return once<[string, Buffer]>(client, 'message', timeoutMs)
+export async function nextMessage (client: MqttClient, timeoutMs = WAIT_MS): Promise<[string, Buffer]> {
+  const [topic, payload] = await once<[string, Buffer]>(client, 'message', timeoutMs)
+  return [topic, payload]
 }
 
 /**

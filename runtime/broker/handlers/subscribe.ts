@@ -2,6 +2,7 @@
 // then `session.subscribed` after SUBACK; `client.unsubscribe` and `session.unsubscribed`.
 import type { Client, Subscription } from 'aedes'
 import type { QoS, SubscribeControl, SubscriptionRequest } from '../../../sdk/events.ts'
+import { isValidTopicFilter } from '../../../sdk/topic.ts'
 import { internals } from '../aedes-internals.ts'
 import { isTapped } from '../../hooks.ts'
 import type { BridgeContext } from '../context.ts'
@@ -41,7 +42,13 @@ export function authorizeSubscribe (ctx: BridgeContext) {
       granted = verdict.current
     }
 
-    const grant = () => done(null, { ...subscription, topic: granted.topic, qos: granted.qos })
+    if (granted.topic !== subscription.topic && !isValidTopicFilter(granted.topic)) {
+      ctx.log.warn({ clientId: client.id, topic: subscription.topic, rewritten: granted.topic }, 'subscription rewritten to an invalid filter; denied')
+      return done(null, null)
+    }
+    // in place: aedes reads this entry of the SUBSCRIBE packet again for the stored session,
+    // the retained messages and its subscribe event (QoS there stays the one requested)
+    const grant = () => done(null, Object.assign(subscription, { topic: granted.topic, qos: granted.qos }))
     if (state.superuser || !isTapped(hooks.authorize.subscribe) || !state.info) return grant()
     hooks.authorize.subscribe.promise(Object.freeze({
       access: 'subscribe', topic: granted.topic, qos: granted.qos, client: state.info, superuser: state.superuser
