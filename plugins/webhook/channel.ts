@@ -1,0 +1,273 @@
+// The broker thread's end of delivery: taps hand it finished body strings, it collects
+// them for one turn of the event loop and posts them to the worker in one message. The
+// broker pays for a JSON.stringify and an array push per event, never for HTTP.
+import { Worker } from 'node:worker_threads'
+import type { Logger, PluginMetrics } from '../../sdk/index.ts'
+import type { FromWorker, ToWorker, WorkerData } from './protocol.ts'
+import { DROP_REASONS, type SenderConfig, type SenderStats } from './sender.ts'
+
+const WORKER_URL = new URL('./worker-boot.mjs', import.meta.url)
+/** Events on their way to the worker are bounded too, should its event loop ever stall. */
+const MIN_TRANSIT_EVENTS = 10_000
+const MIN_TRANSIT_CHARS = 16 * 1024 * 1024
+const START_TIMEOUT_MS = 15_000
+const RESTART_DELAY_MS = 1000
+
+type ChannelDrop = typeof DROP_REASONS[number] | 'overload' | 'worker_exit'
+
+const EMPTY_STATS: SenderStats = {
+  received: 0, sent: 0, failed: 0, retried: 0, requests: 0,
+  dropped: { queue_full: 0, too_large: 0, shutdown: 0 },
+  depth: 0, bytes: 0, inflight: 0, consecutiveFailures: 0
+}
+
+/** The plugin's counters; one set per broker, shared by every instance across reloads. */
+export class WebhookMetrics {
+  readonly matched
+  readonly sent
+  readonly failed
+  readonly retried
+  readonly requests
+  readonly dropped
+  readonly droppedBy: Record<ChannelDrop, ReturnType<PluginMetrics['counter']>>
+
+  constructor (metrics: PluginMetrics, current: () => WebhookChannel | undefined) {
+    this.matched = metrics.counter('matched_total', 'Events that matched a rule')
+    this.sent = metrics.counter('sent_total', 'Events a receiver accepted (2xx)')
+    this.failed = metrics.counter('failed_total', 'Events given up on: 4xx, or retries exhausted')
+    this.retried = metrics.counter('retried_total', 'Event deliveries retried')
+    this.requests = metrics.counter('requests_total', 'HTTP requests made, retries included')
+    this.dropped = metrics.counter('dropped_total', 'Events dropped before delivery, all reasons')
+    const help: Record<ChannelDrop, string> = {
+      queue_full: 'Oldest events dropped because the queue was full (web.hook.queue.*)',
+      too_large: 'Events larger than web.hook.queue.max_bytes or web.hook.batch.max_bytes',
+      shutdown: 'Events still queued when the drain at shutdown or reload ran out of time',
+      overload: 'Events dropped because the delivery worker fell behind by more than the queue bounds',
+      worker_exit: 'Events lost because the delivery worker stopped unexpectedly'
+    }
+    this.droppedBy = Object.fromEntries(Object.entries(help).map(([reason, text]) =>
+      [reason, metrics.counter(`dropped_${reason}_total`, text)])) as WebhookMetrics['droppedBy']
+    const stat = (read: (channel: WebhookChannel) => number) => () => {
+      const channel = current()
+      return channel ? read(channel) : 0
+    }
+    metrics.gauge('queue_depth', 'Events waiting for delivery', stat((channel) => channel.depth))
+    metrics.gauge('queue_bytes', 'JSON characters waiting for delivery', stat((channel) => channel.stats.bytes))
+    metrics.gauge('inflight_requests', 'Requests under way or waiting to retry', stat((channel) => channel.stats.inflight))
+  }
+
+  drop (reason: ChannelDrop, count: number): void {
+    if (count <= 0) return
+    this.droppedBy[reason].inc(count)
+    this.dropped.inc(count)
+  }
+}
+
+export interface ChannelLimits {
+  readonly maxEvents: number
+  readonly maxChars: number
+}
+
+export class WebhookChannel {
+  #worker!: Worker
+  #config: SenderConfig
+  #pending: string[] = []
+  #pendingChars = 0
+  #scheduled = false
+  #matched = 0
+  /** events and characters posted to the current worker, against what it says it received */
+  #posted = 0
+  #postedChars = 0
+  #receivedChars = 0
+  #stats: SenderStats = EMPTY_STATS
+  #running = false
+  #closing = false
+  #restartTimer: NodeJS.Timeout | undefined
+  #drained: ((lost: number) => void) | undefined
+
+  private constructor (config: SenderConfig, private readonly log: Logger, private readonly metrics: WebhookMetrics) {
+    this.#config = config
+  }
+
+  /** Starts the worker and waits until it is ready (or failed, with its error). */
+  static async start (config: SenderConfig, log: Logger, metrics: WebhookMetrics): Promise<WebhookChannel> {
+    const channel = new WebhookChannel(config, log, metrics)
+    await channel.#spawn()
+    return channel
+  }
+
+  get stats (): SenderStats {
+    return this.#stats
+  }
+
+  /** events waiting: in the worker's queue, on their way to it, and not yet posted */
+  get depth (): number {
+    return this.#stats.depth + this.#transit() + this.#pending.length
+  }
+
+  get running (): boolean {
+    return this.#running
+  }
+
+  /** The hot path: called from hook taps on the broker thread. */
+  enqueue (body: string): void {
+    this.#pending.push(body)
+    this.#pendingChars += body.length
+    this.#matched++
+    if (!this.#scheduled) {
+      this.#scheduled = true
+      setImmediate(() => this.#flush())
+    }
+  }
+
+  configure (config: SenderConfig): void {
+    this.#config = config
+    if (this.#running) this.#post({ type: 'configure', config })
+  }
+
+  /**
+   * Sends what is queued for up to `timeoutMs`, then stops the worker. Resolves with the
+   * number of events lost.
+   */
+  async drain (timeoutMs: number): Promise<number> {
+    this.#closing = true
+    clearTimeout(this.#restartTimer)
+    this.#flush()
+    if (!this.#running) return 0
+    const lost = await new Promise<number | undefined>((resolve) => {
+      // the worker enforces timeoutMs itself; this only covers a worker that cannot answer
+      const timer = setTimeout(() => resolve(undefined), timeoutMs + 2000)
+      this.#drained = (count) => {
+        clearTimeout(timer)
+        resolve(count)
+      }
+      this.#post({ type: 'drain', timeoutMs })
+    })
+    this.#running = false
+    const unanswered = lost === undefined ? this.#stats.depth + this.#stats.inflight + this.#transit() : 0
+    this.metrics.drop('shutdown', unanswered)
+    await this.#worker.terminate()
+    return (lost ?? 0) + unanswered
+  }
+
+  #limits (): ChannelLimits {
+    const { maxEvents, maxBytes } = this.#config.queue
+    return { maxEvents: Math.max(maxEvents, MIN_TRANSIT_EVENTS), maxChars: Math.max(maxBytes, MIN_TRANSIT_CHARS) }
+  }
+
+  #transit (): number {
+    return this.#posted - this.#stats.received
+  }
+
+  #flush (): void {
+    this.#scheduled = false
+    if (this.#matched > 0) {
+      this.metrics.matched.inc(this.#matched)
+      this.#matched = 0
+    }
+    let pending = this.#pending
+    if (pending.length === 0) return
+    this.#pending = []
+    let chars = this.#pendingChars
+    this.#pendingChars = 0
+    if (!this.#running) {
+      this.metrics.drop(this.#closing ? 'shutdown' : 'worker_exit', pending.length)
+      return
+    }
+    // a worker that is not reading its port would otherwise grow this thread's memory
+    const limits = this.#limits()
+    const room = limits.maxEvents - this.#transit()
+    const roomChars = limits.maxChars - (this.#postedChars - this.#receivedChars)
+    if (pending.length > room || chars > roomChars) {
+      // drop the oldest, as the worker's queue does
+      let skip = Math.max(0, pending.length - Math.max(room, 0))
+      for (let i = 0; i < skip; i++) chars -= pending[i]!.length
+      while (skip < pending.length && chars > roomChars) chars -= pending[skip++]!.length
+      pending = pending.slice(skip)
+      this.metrics.drop('overload', skip)
+      if (pending.length === 0) return
+    }
+    this.#posted += pending.length
+    this.#postedChars += chars
+    this.#post({ type: 'events', data: pending.join('\n') })
+  }
+
+  #post (message: ToWorker): void {
+    this.#worker.postMessage(message)
+  }
+
+  #spawn (): Promise<void> {
+    const data: WorkerData = { config: this.#config }
+    const worker = new Worker(WORKER_URL, {
+      workerData: data,
+      // a worker out of memory is stopped alone, never the broker
+      resourceLimits: { maxOldGenerationSizeMb: Math.max(256, Math.ceil(this.#config.queue.maxBytes * 6 / 1024 / 1024)) }
+    })
+    this.#worker = worker
+    this.#posted = 0
+    this.#postedChars = 0
+    this.#receivedChars = 0
+    this.#stats = EMPTY_STATS
+    let previous = EMPTY_STATS
+    return new Promise<void>((resolve, reject) => {
+      let started = false
+      const startTimer = setTimeout(() => {
+        void worker.terminate()
+        reject(new Error(`the webhook worker did not start within ${START_TIMEOUT_MS} ms`))
+      }, START_TIMEOUT_MS)
+      worker.on('message', (message: FromWorker) => {
+        switch (message.type) {
+          case 'ready':
+            started = true
+            this.#running = true
+            clearTimeout(startTimer)
+            resolve()
+            break
+          case 'fatal':
+            clearTimeout(startTimer)
+            reject(new Error(message.message))
+            break
+          case 'stats':
+            this.#applyStats(previous, message.stats)
+            previous = message.stats
+            this.#stats = message.stats
+            this.#receivedChars = message.receivedChars
+            break
+          case 'log':
+            this.log[message.level](message.data ?? {}, message.message)
+            break
+          case 'drained':
+            this.#drained?.(message.lost)
+            break
+        }
+      })
+      worker.on('error', (err) => {
+        this.log.error({ err }, 'webhook worker failed')
+        if (!started) {
+          clearTimeout(startTimer)
+          reject(err)
+        }
+      })
+      worker.on('exit', (code) => {
+        if (!started || this.#closing || !this.#running) return
+        this.#running = false
+        const lost = this.#stats.depth + this.#stats.inflight + this.#transit()
+        this.metrics.drop('worker_exit', lost)
+        this.log.error({ code, lost, restartInMs: RESTART_DELAY_MS }, 'webhook worker stopped unexpectedly; restarting it')
+        this.#restartTimer = setTimeout(() => {
+          this.#spawn().catch((err: Error) => this.log.error({ err }, 'webhook worker did not restart'))
+        }, RESTART_DELAY_MS)
+      })
+    })
+  }
+
+  /** Turns the worker's running totals into counter increments. */
+  #applyStats (before: SenderStats, after: SenderStats): void {
+    const m = this.metrics
+    m.sent.inc(after.sent - before.sent)
+    m.failed.inc(after.failed - before.failed)
+    m.retried.inc(after.retried - before.retried)
+    m.requests.inc(after.requests - before.requests)
+    for (const reason of DROP_REASONS) m.drop(reason, after.dropped[reason] - before.dropped[reason])
+  }
+}

@@ -1,0 +1,182 @@
+// NanoMQ 0.8's WebHook, as a tapmq plugin: broker events that match a rule are POSTed as
+// JSON to web.hook.url. Taps only build the body and enqueue it; a worker thread does the
+// HTTP (channel.ts → worker.ts → sender.ts). See docs/webhook.md.
+import { definePlugin, type Hooks, type PluginHost, type PluginMetrics, STAGE } from '../../sdk/index.ts'
+import * as bodies from './bodies.ts'
+import { WebhookChannel, WebhookMetrics } from './channel.ts'
+import { Options, parse } from './config.ts'
+import { compileRules, EVENTS, type RuleTable, type WebhookEvent } from './rules.ts'
+import type { SenderConfig } from './sender.ts'
+
+const PLUGIN_NAME = 'tapmq:webhook'
+/** Health turns degraded after this many failed requests in a row ... */
+const FAILURES_DEGRADED = 5
+/** ... or when the queue is this full. */
+const QUEUE_DEGRADED = 0.8
+
+export { Options, parse }
+
+export default definePlugin({
+  name: PLUGIN_NAME,
+  version: '1.0.0',
+  description: 'POSTs broker events that match web.hook.rule.* to an HTTP endpoint (NanoMQ 0.8 / EMQX 4 WebHook)',
+  tapmq: '>=0.1.0',
+  options: Options,
+  conf: { file: 'web_hook.conf', aliases: ['nanomq_web_hook.conf'], enableKey: 'web.hook.enable', parse },
+
+  async setup (host, options: Options) {
+    logWarnings(host, options)
+    const slot = metricsFor(host.metrics)
+    const channel = await WebhookChannel.start(senderConfig(options), host.log, slot.metrics)
+    slot.channel = channel
+
+    // what the taps read; replaced whole on reload, so a tap sees one config or the other
+    let state = { rules: compileRules(options.rules), encoding: options.encoding }
+    let drainTimeoutMs = options.drainTimeoutMs
+    let closed = false
+    const tapped = new Set<WebhookEvent>()
+    const send = (body: string) => {
+      if (!closed) channel.enqueue(body)
+    }
+    for (const event of EVENTS) {
+      if (state.rules[event]) {
+        tapEvent(host.hooks, event, () => state, send)
+        tapped.add(event)
+      }
+    }
+    host.log.info({ url: redact(options.url), events: [...tapped], poolSize: options.poolSize, batch: options.batch.maxEvents }, 'webhook ready')
+
+    return {
+      async close () {
+        closed = true
+        const lost = await channel.drain(boundedDrain(host, drainTimeoutMs))
+        if (slot.channel === channel) slot.channel = undefined
+        if (lost > 0) host.log.warn({ lost }, 'webhook stopped; queued events were lost')
+        else host.log.info('webhook stopped; every queued event was sent')
+      },
+
+      health () {
+        if (!channel.running) return { status: 'down', detail: 'the delivery worker is not running' }
+        const { stats } = channel
+        if (stats.consecutiveFailures >= FAILURES_DEGRADED) {
+          return { status: 'degraded', detail: `${stats.consecutiveFailures} requests in a row failed; last: ${stats.lastError}` }
+        }
+        const { maxEvents, maxBytes } = options.queue
+        const fill = Math.max(stats.depth / maxEvents, stats.bytes / maxBytes)
+        if (fill >= QUEUE_DEGRADED) return { status: 'degraded', detail: `queue ${Math.round(fill * 100)}% full` }
+        return { status: 'ok' }
+      },
+
+      async reload (next: Options) {
+        const rules = compileRules(next.rules)
+        const missing = EVENTS.filter((event) => rules[event] && !tapped.has(event))
+        if (missing.length > 0) {
+          // tapable has no untap and taps belong to setup: start over with the new options
+          host.log.info({ events: missing }, 'webhook: new events need new taps; restarting the plugin')
+          await host.plugins.disable(PLUGIN_NAME)
+          await host.plugins.enable(PLUGIN_NAME)
+          return
+        }
+        logWarnings(host, next)
+        options = next
+        state = { rules, encoding: next.encoding }
+        drainTimeoutMs = next.drainTimeoutMs
+        channel.configure(senderConfig(next))
+      }
+    }
+  }
+})
+
+/** Registers the one tap of `event`; each reads the current rules and encoding. */
+function tapEvent (hooks: Hooks, event: WebhookEvent, current: () => { rules: RuleTable, encoding: Options['encoding'] }, send: (body: string) => void): void {
+  // observers run after plugins that rewrite or drop, so bodies show the final message
+  const tap = { name: PLUGIN_NAME, stage: STAGE.OBSERVE }
+  const matcher = () => current().rules[event]
+  const always = (build: () => string) => {
+    if (matcher()) send(build())
+  }
+  const onTopic = (topic: string, build: () => string) => {
+    const matches = matcher()
+    if (matches !== undefined && matches(topic)) send(build())
+  }
+  // $SYS/ messages are the broker's own; EMQX skips them for message events
+  const onMessage = (topic: string, build: () => string) => {
+    if (!topic.startsWith('$SYS/')) onTopic(topic, build)
+  }
+  switch (event) {
+    case 'client.connect':
+      return hooks.client.connect.tap(tap, (e) => always(() => bodies.clientConnect(e)))
+    case 'client.connack':
+      return hooks.client.connack.tap(tap, (e) => always(() => bodies.clientConnack(e)))
+    case 'client.connected':
+      return hooks.client.connected.tap(tap, (e) => always(() => bodies.clientConnected(e)))
+    case 'client.disconnected':
+      return hooks.client.disconnected.tap(tap, (e) => always(() => bodies.clientDisconnected(e)))
+    case 'client.subscribe':
+      return hooks.client.subscribe.tap(tap, (e, control) => {
+        const subscription = { ...e, ...control.current }
+        onTopic(subscription.topic, () => bodies.clientSubscribe(subscription))
+      })
+    case 'client.unsubscribe':
+      return hooks.client.unsubscribe.tap(tap, (e) => onTopic(e.topic, () => bodies.clientUnsubscribe(e)))
+    case 'session.subscribed':
+      return hooks.session.subscribed.tap(tap, (e) => onTopic(e.topic, () => bodies.sessionSubscribed(e)))
+    case 'session.unsubscribed':
+      return hooks.session.unsubscribed.tap(tap, (e) => onTopic(e.topic, () => bodies.sessionUnsubscribed(e)))
+    case 'session.terminated':
+      return hooks.session.terminated.tap(tap, (e) => always(() => bodies.sessionTerminated(e)))
+    case 'message.publish':
+      return hooks.message.publish.tap(tap, (e, control) => {
+        // earlier taps may have rewritten topic, payload or retain
+        const message = control.current === e ? e : { ...e, ...control.current }
+        onMessage(message.topic, () => bodies.messagePublish(message, current().encoding))
+      })
+    case 'message.delivered':
+      return hooks.message.delivered.tap(tap, (e) => onMessage(e.topic, () => bodies.messageDelivered(e, current().encoding)))
+    case 'message.acked':
+      return hooks.message.acked.tap(tap, (e) => onMessage(e.topic, () => bodies.messageAcked(e, current().encoding)))
+    case 'message.dropped':
+      return hooks.message.dropped.tap(tap, (e) => onMessage(e.topic, () => bodies.messageDropped(e, current().encoding)))
+  }
+}
+
+function senderConfig (options: Options): SenderConfig {
+  const { url, headers, poolSize, pipelining, ssl, connectTimeoutMs, requestTimeoutMs, retry, queue, batch, signingSecrets } = options
+  return { url, headers, poolSize, pipelining, ssl, connectTimeoutMs, requestTimeoutMs, retry, queue, batch, signingSecrets }
+}
+
+function logWarnings (host: PluginHost, options: Options): void {
+  for (const warning of options.warnings) host.log.warn(warning)
+}
+
+/** The URL without a query string, which may carry a token. */
+function redact (url: string): string {
+  const parsed = new URL(url)
+  return parsed.origin + parsed.pathname + (parsed.search ? '?…' : '')
+}
+
+/**
+ * The host stops waiting for close() after shutdown_timeout; drain for less than that, so
+ * the count of lost events still reaches the log.
+ */
+function boundedDrain (host: PluginHost, drainTimeoutMs: number): number {
+  const match = /^(\d+)(ms|s|m|h)$/.exec(host.config.get('shutdown_timeout') ?? '')
+  if (!match) return drainTimeoutMs
+  const unit: Record<string, number> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000 }
+  const shutdownMs = Number(match[1]) * unit[match[2]!]!
+  return Math.min(drainTimeoutMs, Math.max(0, shutdownMs - 1000))
+}
+
+/** Counters and gauges live as long as the broker; the gauges read the running channel. */
+const slots = new WeakMap<PluginMetrics, { metrics: WebhookMetrics, channel?: WebhookChannel }>()
+
+function metricsFor (metrics: PluginMetrics): { metrics: WebhookMetrics, channel?: WebhookChannel } {
+  let slot = slots.get(metrics)
+  if (!slot) {
+    const created: { metrics?: WebhookMetrics, channel?: WebhookChannel } = {}
+    created.metrics = new WebhookMetrics(metrics, () => created.channel)
+    slot = created as { metrics: WebhookMetrics, channel?: WebhookChannel }
+    slots.set(metrics, slot)
+  }
+  return slot
+}
