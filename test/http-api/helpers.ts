@@ -21,6 +21,7 @@ export interface Reply {
 }
 
 export interface Api {
+  /** the test broker, when the API runs in one */
   readonly broker: TestBroker
   /** `http://127.0.0.1:<port>` */
   readonly url: string
@@ -35,7 +36,7 @@ export async function apiUrl (broker: TestBroker): Promise<string> {
   return line.url as string
 }
 
-export function client (url: string, broker: TestBroker): Api {
+export function client (url: string, broker?: TestBroker): Api {
   const request: Api['request'] = async (method, path, options = {}) => {
     const headers: Record<string, string> = { ...options.headers }
     const auth = options.auth === undefined ? basic(ADMIN.username, ADMIN.password) : options.auth
@@ -51,7 +52,7 @@ export function client (url: string, broker: TestBroker): Api {
     return { status: response.status, headers: response.headers, text, json }
   }
   return {
-    broker,
+    broker: broker!,
     url,
     request,
     get: (path) => request('GET', path),
