@@ -64,8 +64,6 @@ export const Options = Type.Object({
 })
 export type Options = Static<typeof Options>
 
-const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-
 /** `content_type` (NanoMQ 0.8 release notes) and `content-type` (shipped file) are the same header. */
 export function headerName (name: string): string {
   return name.toLowerCase() === 'content_type' ? 'content-type' : name
@@ -79,7 +77,6 @@ function readRequest (conf: Conf, kind: RequestKind): HttpRequest | undefined {
   const method = conf.oneOf(`${base}.method`, ['post', 'get', 'put'], 'post').toUpperCase() as HttpRequest['method']
   const headers: Record<string, string> = {}
   for (const entry of conf.prefixed(`${base}.headers.`)) {
-    if (!HEADER_NAME.test(entry.key)) conf.invalid(`${base}.headers.${entry.key}`, 'an HTTP header name (letters, digits, - _ and the like)', entry.key)
     // one value per header name, whatever its case; the last line wins as in every .conf
     const name = headerName(entry.key)
     for (const existing of Object.keys(headers)) if (existing.toLowerCase() === name.toLowerCase()) delete headers[existing]
