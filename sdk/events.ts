@@ -221,6 +221,8 @@ export interface PublishControl {
   rewrite (message: Partial<Omit<Message, 'qos'>>): void
   /** the message as it stands after earlier taps */
   readonly current: Message
+  /** the reason an earlier tap gave to `drop`, if one dropped the message (later taps still run) */
+  readonly dropped: string | undefined
 }
 
 /** `message.delivered`: a message is being written to a subscriber. */

@@ -1,0 +1,101 @@
+// Bridge test kit: a tapmq broker running the bridge plugin, a second broker as the
+// upstream (another tapmq, or the Debian mosquitto when it is installed), free ports, and
+// bounded waits on the bridge's health and counters.
+import { spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { join } from 'node:path'
+import mqtt from 'mqtt'
+import bridgePlugin from '../../plugins/bridge/index.ts'
+import type { PluginStatus } from '../../sdk/index.ts'
+import type { TestBroker, TestBrokerOptions } from '../../sdk/testing.ts'
+import { testBroker } from '../helpers/broker.ts'
+import { type Teardown, tmpDir, until, WAIT_MS } from '../helpers/mqtt.ts'
+
+export const MOSQUITTO = '/usr/sbin/mosquitto'
+
+/** A port that was free a moment ago on 127.0.0.1. */
+export async function freePort (): Promise<number> {
+  const server = createServer()
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const { port } = server.address() as { port: number }
+  await new Promise<void>((resolve) => server.close(() => resolve()))
+  return port
+}
+
+/** Bridge options as a test wants them: fast reconnects, everything else default. */
+export function bridgeConfig (address: string, extra: Record<string, unknown> = {}): Record<string, unknown> {
+  return { name: 'default', address, reconnect: { minInterval: 20, maxInterval: 200 }, connectTimeout: 2000, ...extra }
+}
+
+/** A tapmq broker with the bridge plugin and these bridges; closed at teardown. */
+export async function edgeBroker (t: Teardown, bridges: Array<Record<string, unknown>>, options: TestBrokerOptions = {}): Promise<TestBroker> {
+  return testBroker(t, { ...options, plugins: [{ plugin: bridgePlugin, options: { bridges } }, ...(options.plugins ?? [])] })
+}
+
+export function bridgeStatus (broker: TestBroker): PluginStatus {
+  return broker.tapmq.plugins.status('tapmq:bridge')
+}
+
+/** Waits until the bridge's health says `<name>: <state>`. */
+export function waitBridge (broker: TestBroker, state: 'connected' | 'connecting' | 'down', name = 'default', timeoutMs = WAIT_MS): Promise<unknown> {
+  return until(() => bridgeStatus(broker).health.detail?.split('; ').some((part) => part.startsWith(`${name}: ${state}`)),
+    `bridge ${name} ${state} (health: ${bridgeStatus(broker).health.detail})`, timeoutMs)
+}
+
+/** Waits until counter `name` of the bridge plugin reaches `value`. */
+export function waitCounter (broker: TestBroker, name: string, value: number, timeoutMs = WAIT_MS): Promise<unknown> {
+  return until(() => (bridgeStatus(broker).counters[name] ?? 0) >= value,
+    `counter ${name} >= ${value} (is ${bridgeStatus(broker).counters[name]})`, timeoutMs)
+}
+
+/** Waits until `count` subscriptions of bridge clients (`tapmq-bridge-*`) exist on a tapmq upstream. */
+export function waitSubscribed (upstream: TestBroker, count: number): Promise<unknown> {
+  return until(() => upstream.broker.subscriptions().filter((s) => s.clientId.startsWith('tapmq-bridge-')).length >= count,
+    `${count} bridge subscriptions upstream`)
+}
+
+export interface Mosquitto {
+  readonly port: number
+  readonly url: string
+  stop (): Promise<void>
+}
+
+/**
+ * The Debian mosquitto on a free 127.0.0.1 port with a temporary config, killed at teardown;
+ * `undefined` when it is not installed (the caller skips, naming the install command).
+ */
+export async function startMosquitto (t: Teardown): Promise<Mosquitto | undefined> {
+  if (!existsSync(MOSQUITTO)) return undefined
+  const dir = await tmpDir(t, 'tapmq-mosquitto-')
+  const port = await freePort()
+  const conf = join(dir, 'mosquitto.conf')
+  await writeFile(conf, [
+    `listener ${port} 127.0.0.1`,
+    'allow_anonymous true',
+    'persistence false',
+    'log_dest none',
+    ''
+  ].join('\n'))
+  const child = spawn(MOSQUITTO, ['-c', conf], { stdio: ['ignore', 'ignore', 'pipe'] })
+  let stderr = ''
+  child.stderr.on('data', (chunk) => { stderr += String(chunk) })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM')
+    await exited
+  }
+  t.teardown(stop)
+  const url = `mqtt://127.0.0.1:${port}`
+  // ready when it accepts an MQTT connection
+  const deadline = Date.now() + WAIT_MS
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`mosquitto exited with ${child.exitCode}: ${stderr}`)
+    const ok = await mqtt.connectAsync(url, { reconnectPeriod: 0, connectTimeout: 1000 }).then((c) => c.endAsync().then(() => true), () => false)
+    if (ok) break
+    if (Date.now() > deadline) throw new Error(`mosquitto did not accept connections on ${port}: ${stderr}`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+  return { port, url, stop }
+}
