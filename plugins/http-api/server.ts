@@ -10,6 +10,7 @@ import { nanomqMetrics, Peaks } from './metrics.ts'
 import { isLoopback, type Options, resolveSettings, sameListener, type Settings } from './settings.ts'
 import { V1_PATH, v1Handler } from './v1.ts'
 import { registerV4 } from './v4.ts'
+import { isDashboardRequest, registerDashboard, trackTopics } from './static.ts'
 import { CpuSampler } from './views.ts'
 
 /** slow or stalled clients are cut off after this long (headers plus body) */
@@ -35,6 +36,7 @@ export class HttpApi {
     const cpu = new CpuSampler()
     const metrics = nanomqMetrics(host.broker, peaks, cpu)
     this.#ctx = { host, settings: () => this.#settings, peaks, cpu, nanomqMetrics: metrics }
+    trackTopics(this.#ctx)
     this.#requests = host.metrics.counter('requests_total', 'HTTP API requests answered')
     this.#authFailures = host.metrics.counter('auth_failures_total', 'HTTP API requests refused with 401')
     this.#errors = host.metrics.counter('errors_total', 'HTTP API requests that failed with a 5xx status')
@@ -46,6 +48,10 @@ export class HttpApi {
   }
 
   async start (): Promise<void> {
+    const authType = this.#host.config.get('http_server.auth_type')
+    if (authType !== undefined && authType.toLowerCase() !== 'basic') {
+      this.#host.log.warn({ auth_type: authType }, 'http_server.auth_type: tapmq supports basic only; using basic auth')
+    }
     if (!this.#settings.enable) {
       this.#host.log.info('HTTP API idle: http_server.enable is false')
       return
@@ -118,6 +124,7 @@ export class HttpApi {
     app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body))
 
     app.addHook('onRequest', async (request, reply) => {
+      if (isDashboardRequest(request)) return
       const current = this.#settings
       const isV1 = request.routeOptions.url === V1_PATH
       if (isV1 && current.v1ParseBeforeAuth) return
@@ -148,6 +155,7 @@ export class HttpApi {
 
     app.all(V1_PATH, v1Handler(this.#ctx))
     registerV4(app, this.#ctx)
+    registerDashboard(app, this.#ctx)
     return app
   }
 }
