@@ -26,6 +26,7 @@ import { listenTls } from './listeners/tls.ts'
 import { listenWebSocket } from './listeners/websocket.ts'
 import type { Listener, ListenerContext } from './listeners/listener.ts'
 import { MetricsRegistry } from './metrics.ts'
+import { createPersistence, type Persistence } from './persistence/index.ts'
 import type { PluginEntry } from './plugins/plugins-file.ts'
 import { PluginRegistry } from './plugins/registry.ts'
 
@@ -57,6 +58,7 @@ export class Tapmq {
   readonly brokerView: BrokerView
   readonly #ctx: BridgeContext
   readonly #isolation: HookIsolation
+  readonly #persistence: Persistence
   #listeners: Listener[] = []
   #stopping?: Promise<void>
   /** the merged config behind every ConfigView; reload replaces it */
@@ -69,7 +71,8 @@ export class Tapmq {
     this.#isolation = new HookIsolation(log, this.metrics, config.hookTimeout, config.shutdownTimeout)
     this.#isolation.install(this.hooks)
 
-    this.broker = new Aedes({ ...config.aedes })
+    this.#persistence = createPersistence(config, log)
+    this.broker = new Aedes({ ...config.aedes, ...this.#persistence.aedesOptions })
     this.#ctx = Object.freeze({
       broker: this.broker,
       hooks: this.hooks,
@@ -88,6 +91,7 @@ export class Tapmq {
       authorizeForward: authorizeForward(this.#ctx)
     })
     this.#wireEvents()
+    this.#persistence.install(this.broker)
     this.#registerBrokerMetrics()
 
     const view = createBrokerView(this.#ctx, this.broker, TAPMQ_VERSION)
@@ -181,6 +185,7 @@ export class Tapmq {
     await this.broker.listen()
     try {
       await this.plugins.start(this.#pluginEntries)
+      await this.#persistence.recover(this.broker)
       this.#listeners = await this.#openListeners()
     } catch (err) {
       await this.stop()
@@ -248,6 +253,7 @@ export class Tapmq {
     await this.hooks.broker.stopping.promise()
     await this.plugins.closeAll()
     await Promise.all(closing)
+    await this.#persistence.close()
     this.log.info('tapmq stopped')
   }
 }

@@ -3,6 +3,7 @@
 import { resolve } from 'node:path'
 import type { Conf } from '../../sdk/conf.ts'
 import type { LimitsConfig } from '../broker/limits.ts'
+import { type PersistenceConfig, readPersistenceConfig } from '../persistence/config.ts'
 import { type ListenAddress, parseListenUrl } from './listener-url.ts'
 
 export interface TlsConfig {
@@ -39,6 +40,8 @@ export interface BrokerConfig {
   readonly etcDir: string
   readonly dataDir: string
   readonly pidFile: string
+  /** the session store: `persistence`, `persistence.sync` */
+  readonly persistence: PersistenceConfig
   /** milliseconds a decision hook tap may take before its fail policy applies */
   readonly hookTimeout: number
   /** milliseconds plugins get to flush at shutdown */
@@ -114,6 +117,7 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
     etcDir: baseDir,
     dataDir: path(conf.string('data_dir', 'data')),
     pidFile: path(conf.string('pid_file', 'data/tapmq.pid')),
+    persistence: readPersistenceConfig(conf),
     hookTimeout: conf.duration('hook_timeout', 10_000),
     shutdownTimeout: conf.duration('shutdown_timeout', 10_000),
     limits: {

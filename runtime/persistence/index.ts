@@ -1,0 +1,66 @@
+// The session store the host gives aedes: `persistence = memory` (aedes' default, in
+// process) or `persistence = embedded` (SQLite in data_dir, durable). What the host does
+// with it: pass it to aedes, hold acknowledgements until writes are durable, publish the
+// wills a crashed run left behind, and close the file on stop.
+import { join } from 'node:path'
+import type { Aedes, PublishPacket } from 'aedes'
+import type { Logger } from 'pino'
+import { ackAfterStore } from './ack-after-store.ts'
+import { PERSISTENCE_FILE, type PersistenceConfig } from './config.ts'
+import { SqliteStore, type StoredPacket } from './sqlite-store.ts'
+
+export { PERSISTENCE_FILE, type PersistenceConfig } from './config.ts'
+
+export interface Persistence {
+  /** what to spread into aedes' options */
+  readonly aedesOptions: { persistence?: SqliteStore }
+  /** the durable store, when there is one */
+  readonly store?: SqliteStore
+  /** wraps the broker's publish path (after tapmq's handlers are installed) */
+  install (broker: Aedes): void
+  /** after broker.listen(), before clients connect: finish what a crashed run left */
+  recover (broker: Aedes): Promise<void>
+  close (): Promise<void>
+}
+
+const MEMORY: Persistence = Object.freeze({
+  aedesOptions: {},
+  install: () => {},
+  recover: async () => {},
+  close: async () => {}
+})
+
+export function createPersistence (config: { persistence: PersistenceConfig, dataDir: string }, log: Logger): Persistence {
+  if (config.persistence.type === 'memory') return MEMORY
+  const store = new SqliteStore({ file: join(config.dataDir, PERSISTENCE_FILE), sync: config.persistence.sync })
+  store.onError = (err) => log.error({ err, file: store.file }, 'message store commit failed; the writes of this turn are lost')
+  return {
+    aedesOptions: { persistence: store },
+    store,
+    install: (broker) => ackAfterStore(broker, store),
+    recover: async (broker) => {
+      log.info({ file: store.file, sync: store.sync, ...store.stats() }, 'message store opened')
+      const published = await publishOrphanWills(broker, store)
+      if (published > 0) log.info({ wills: published }, 'published the wills of clients that were connected when tapmq last stopped without a shutdown')
+    },
+    close: () => store.close()
+  }
+}
+
+/**
+ * The file is locked to this process, so every will in it belongs to a run that ended
+ * without closing its clients (a crash, a kill, a power cut): those clients went away
+ * without DISCONNECT, and their wills are due now. aedes would publish them only after
+ * 4 heartbeat intervals (its sweep of dead brokers); a restarted broker does it at once.
+ */
+async function publishOrphanWills (broker: Aedes, store: SqliteStore): Promise<number> {
+  const wills: StoredPacket[] = []
+  for await (const will of store.streamWill({ [broker.id]: true })) wills.push(will as StoredPacket)
+  for (const will of wills) {
+    const packet = will as unknown as PublishPacket
+    const allowed = await new Promise<boolean>((resolve) => broker.authorizePublish(null, packet, (err) => resolve(!err)))
+    if (allowed) await new Promise<void>((resolve, reject) => broker.publish(packet, (err) => (err ? reject(err) : resolve())))
+    await store.delWill({ id: will.clientId! })
+  }
+  return wills.length
+}

@@ -1,0 +1,569 @@
+// tapmq's embedded durable store: an aedes persistence (the aedes-persistence 11
+// interface, async flavour) on one SQLite file, through better-sqlite3's synchronous API.
+//
+// Writes run at once inside a transaction that stays open until the end of the current
+// event-loop turn (group commit): one COMMIT, and with `sync = full` one fsync, covers
+// every write of that turn. Two kinds of write:
+//   - durable: the promise resolves after the COMMIT that contains the write. Everything
+//     aedes acknowledges right after the write: SUBACK, UNSUBACK, PUBCOMP, and a message
+//     id given to a subscriber (outgoingUpdate) before the PUBLISH is sent.
+//   - staged: the promise resolves at once; the write commits with the turn. These are
+//     the steps of routing one PUBLISH (the QoS 2 dedup entry, the retained message, the
+//     offline queues), so that they commit together, and `flush()` makes them durable
+//     before tapmq acknowledges the PUBLISH (see ack-after-store.ts).
+// The trie of offline subscriptions is kept in memory (as in aedes' memory store) and
+// rebuilt from the file at setup.
+import { mkdirSync } from 'node:fs'
+import { createRequire } from 'node:module'
+import { dirname } from 'node:path'
+import { Readable } from 'node:stream'
+import { deserialize, serialize } from 'node:v8'
+import Database from 'better-sqlite3'
+import { QlobberTrue } from 'qlobber'
+import QlobberSub from 'qlobber/aedes/qlobber-sub.js'
+import { TapmqError } from '../../sdk/errors.ts'
+import { ERR_PERSISTENCE_CORRUPT, ERR_PERSISTENCE_LOCKED, ERR_PERSISTENCE_OPEN } from './errors.ts'
+
+/** A packet as aedes hands it to the store (aedes-packet plus whatever the client sent). */
+export interface StoredPacket {
+  cmd?: string
+  topic?: string
+  payload?: Buffer | string
+  qos?: number
+  retain?: boolean
+  messageId?: number
+  brokerId?: string
+  brokerCounter?: number
+  clientId?: string
+  [key: string]: unknown
+}
+
+export interface StoreSubscription {
+  topic: string
+  qos: number
+  rh?: number
+  rap?: boolean
+  nl?: boolean
+  subscriptionIdentifier?: number
+}
+
+interface ClientRef { readonly id: string }
+interface BrokerRef { readonly id: string }
+
+// aedes-packet is CommonJS and its typings do not describe its export; this is its constructor
+const Packet = createRequire(import.meta.url)('aedes-packet') as new (original: object, broker?: unknown) => StoredPacket
+
+const QLOBBER_OPTIONS = { wildcard_one: '+', wildcard_some: '#', separator: '/' }
+/** `PRAGMA application_id`: marks the file as a tapmq store ("tapq") */
+const APPLICATION_ID = 0x74617071
+const SCHEMA_VERSION = 1
+const PAGE = 256
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, packet BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS subscriptions (
+  id INTEGER PRIMARY KEY, client_id TEXT NOT NULL, topic TEXT NOT NULL, qos INTEGER NOT NULL, options TEXT NOT NULL,
+  UNIQUE (client_id, topic));
+CREATE INDEX IF NOT EXISTS subscriptions_by_topic ON subscriptions (topic);
+CREATE TABLE IF NOT EXISTS outgoing (
+  id INTEGER PRIMARY KEY, client_id TEXT NOT NULL, broker_id TEXT, broker_counter INTEGER, message_id INTEGER,
+  packet BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS outgoing_by_broker ON outgoing (client_id, broker_id, broker_counter);
+CREATE INDEX IF NOT EXISTS outgoing_by_message ON outgoing (client_id, message_id);
+CREATE TABLE IF NOT EXISTS incoming (
+  client_id TEXT NOT NULL, message_id INTEGER NOT NULL, packet BLOB NOT NULL, PRIMARY KEY (client_id, message_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS wills (client_id TEXT PRIMARY KEY, broker_id TEXT, packet BLOB NOT NULL) WITHOUT ROWID;
+`
+
+export type SyncMode = 'full' | 'normal'
+
+export interface SqliteStoreOptions {
+  /** the database file; `:memory:` for tests */
+  readonly file: string
+  /** `full`: fsync at every commit, survives power loss; `normal`: survives a crash of the process */
+  readonly sync?: SyncMode
+}
+
+interface Deferred {
+  promise: Promise<void>
+  resolve (): void
+  reject (err: unknown): void
+}
+
+function deferred (): Deferred {
+  let resolve!: () => void
+  let reject!: (err: unknown) => void
+  const promise = new Promise<void>((res, rej) => { resolve = res; reject = rej })
+  return { promise, resolve, reject }
+}
+
+const encode = (value: unknown): Buffer => serialize(value)
+const decode = <T = StoredPacket>(blob: Buffer): T => deserialize(blob) as T
+/** better-sqlite3 binds null, not undefined */
+const id = (value: unknown): number | null => (typeof value === 'number' ? value : null)
+
+function prepareAll (db: Database.Database) {
+  const p = <R = unknown>(sql: string) => db.prepare<unknown[], R>(sql)
+  return {
+    retainedPut: p('INSERT INTO retained (topic, packet) VALUES (?, ?) ON CONFLICT (topic) DO UPDATE SET packet = excluded.packet'),
+    retainedDel: p('DELETE FROM retained WHERE topic = ?'),
+    retainedGet: p<{ packet: Buffer }>('SELECT packet FROM retained WHERE topic = ?'),
+    retainedPage: p<{ topic: string, packet: Buffer }>('SELECT topic, packet FROM retained WHERE topic > ? ORDER BY topic LIMIT ?'),
+    subGet: p<{ qos: number }>('SELECT qos FROM subscriptions WHERE client_id = ? AND topic = ?'),
+    subPut: p('INSERT INTO subscriptions (client_id, topic, qos, options) VALUES (?, ?, ?, ?) ' +
+      'ON CONFLICT (client_id, topic) DO UPDATE SET qos = excluded.qos, options = excluded.options'),
+    subDel: p('DELETE FROM subscriptions WHERE client_id = ? AND topic = ?'),
+    subsOfClient: p<{ topic: string, qos: number, options: string }>('SELECT topic, qos, options FROM subscriptions WHERE client_id = ? ORDER BY id'),
+    subsDelClient: p('DELETE FROM subscriptions WHERE client_id = ?'),
+    subsQoS: p<{ client_id: string, topic: string, qos: number, options: string }>('SELECT client_id, topic, qos, options FROM subscriptions WHERE qos > 0 ORDER BY id'),
+    subClients: p<{ n: number }>('SELECT COUNT(DISTINCT client_id) AS n FROM subscriptions'),
+    clientsOfTopic: p<{ client_id: string }>('SELECT client_id FROM subscriptions WHERE topic = ? ORDER BY id'),
+    outPut: p('INSERT INTO outgoing (client_id, broker_id, broker_counter, message_id, packet) VALUES (?, ?, ?, NULL, ?)'),
+    outByBroker: p<{ id: number }>('SELECT id FROM outgoing WHERE client_id = ? AND broker_id = ? AND broker_counter = ? ORDER BY id LIMIT 1'),
+    outByMessageOther: p<{ id: number }>('SELECT id FROM outgoing WHERE client_id = ? AND message_id = ? AND broker_id IS NOT ? ORDER BY id LIMIT 1'),
+    outSetMessageId: p('UPDATE outgoing SET message_id = ? WHERE id = ?'),
+    outReplace: p('UPDATE outgoing SET broker_id = ?, broker_counter = ?, message_id = ?, packet = ? WHERE id = ?'),
+    outByMessage: p<{ id: number, message_id: number | null, packet: Buffer }>('SELECT id, message_id, packet FROM outgoing WHERE client_id = ? AND message_id = ? ORDER BY id LIMIT 1'),
+    outDel: p('DELETE FROM outgoing WHERE id = ?'),
+    outLast: p<{ last: number | null }>('SELECT MAX(id) AS last FROM outgoing WHERE client_id = ?'),
+    outPage: p<{ id: number, message_id: number | null, packet: Buffer }>('SELECT id, message_id, packet FROM outgoing WHERE client_id = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?'),
+    inPut: p('INSERT INTO incoming (client_id, message_id, packet) VALUES (?, ?, ?) ON CONFLICT (client_id, message_id) DO UPDATE SET packet = excluded.packet'),
+    inGet: p<{ packet: Buffer }>('SELECT packet FROM incoming WHERE client_id = ? AND message_id = ?'),
+    inDel: p('DELETE FROM incoming WHERE client_id = ? AND message_id = ?'),
+    inDelClient: p('DELETE FROM incoming WHERE client_id = ?'),
+    willPut: p('INSERT INTO wills (client_id, broker_id, packet) VALUES (?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET broker_id = excluded.broker_id, packet = excluded.packet'),
+    willGet: p<{ packet: Buffer }>('SELECT packet FROM wills WHERE client_id = ?'),
+    willDel: p('DELETE FROM wills WHERE client_id = ?'),
+    willsAll: p<{ broker_id: string | null, packet: Buffer }>('SELECT broker_id, packet FROM wills ORDER BY client_id'),
+    stats: p<{ retained: number, sessions: number, queued: number, wills: number }>('SELECT ' +
+      '(SELECT COUNT(*) FROM retained) AS retained, (SELECT COUNT(DISTINCT client_id) FROM subscriptions) AS sessions, ' +
+      '(SELECT COUNT(*) FROM outgoing) AS queued, (SELECT COUNT(*) FROM wills) AS wills')
+  }
+}
+
+type Statements = ReturnType<typeof prepareAll>
+
+/** Maps an error from opening the file onto the TapmqError a user can act on. */
+function openError (file: string, err: unknown): TapmqError {
+  if (err instanceof TapmqError) return err
+  const code = String((err as { code?: unknown }).code ?? '')
+  const message = (err as Error).message ?? String(err)
+  if (code.startsWith('SQLITE_BUSY') || code.startsWith('SQLITE_LOCKED')) return ERR_PERSISTENCE_LOCKED(file, err)
+  if (code.startsWith('SQLITE_NOTADB') || code.startsWith('SQLITE_CORRUPT')) return ERR_PERSISTENCE_CORRUPT(file, message, err)
+  return ERR_PERSISTENCE_OPEN(file, code ? `${message} (${code})` : message, err)
+}
+
+/**
+ * Opens (creating if needed) the store file, takes an exclusive lock on it for the life
+ * of the connection, checks that it is a tapmq store in good shape, and creates the schema.
+ */
+export function openDatabase (file: string, sync: SyncMode): Database.Database {
+  if (file !== ':memory:') {
+    try {
+      mkdirSync(dirname(file), { recursive: true })
+    } catch (err) {
+      throw ERR_PERSISTENCE_OPEN(file, `cannot create its directory: ${(err as Error).message}`, err)
+    }
+  }
+  let db: Database.Database
+  try {
+    // timeout 0: a lock held by another process is reported at once instead of waited for
+    db = new Database(file, { timeout: 0 })
+  } catch (err) {
+    throw openError(file, err)
+  }
+  try {
+    // EXCLUSIVE: the first write takes the file lock and keeps it until close, so a second
+    // broker on the same data_dir fails here instead of sharing the queues
+    db.pragma('locking_mode = EXCLUSIVE')
+    db.pragma('journal_mode = WAL')
+    db.pragma(`synchronous = ${sync === 'full' ? 'FULL' : 'NORMAL'}`)
+    db.exec('BEGIN EXCLUSIVE')
+    const appId = db.pragma('application_id', { simple: true }) as number
+    const version = db.pragma('user_version', { simple: true }) as number
+    const objects = (db.prepare('SELECT COUNT(*) AS n FROM sqlite_master').get() as { n: number }).n
+    if (appId !== APPLICATION_ID && !(appId === 0 && objects === 0)) {
+      throw ERR_PERSISTENCE_OPEN(file, 'it is an SQLite database but not a tapmq message store; point data_dir elsewhere')
+    }
+    if (version > SCHEMA_VERSION) {
+      throw ERR_PERSISTENCE_OPEN(file, `it was written by a newer tapmq (store version ${version}, this tapmq reads up to ${SCHEMA_VERSION})`)
+    }
+    db.exec(SCHEMA)
+    db.pragma(`application_id = ${APPLICATION_ID}`)
+    db.pragma(`user_version = ${SCHEMA_VERSION}`)
+    db.exec('COMMIT')
+    const check = db.pragma('quick_check', { simple: true })
+    if (check !== 'ok') throw ERR_PERSISTENCE_CORRUPT(file, `integrity check: ${String(check)}`)
+    return db
+  } catch (err) {
+    try {
+      db.close()
+    } catch {}
+    throw openError(file, err)
+  }
+}
+
+export class SqliteStore {
+  readonly file: string
+  readonly sync: SyncMode
+  #db?: Database.Database
+  #sql!: Statements
+  readonly #trie = new QlobberSub(QLOBBER_OPTIONS)
+  #broker?: BrokerRef
+  /** waiters for the COMMIT of the open transaction */
+  #batch?: Deferred
+  #commitTimer?: NodeJS.Immediate
+  #closed = false
+  /** called with errors that no caller can receive (a failed group COMMIT) */
+  onError: (err: Error) => void = () => {}
+
+  constructor (options: SqliteStoreOptions) {
+    this.file = options.file
+    this.sync = options.sync ?? 'full'
+  }
+
+  /** the broker, as aedes-persistence's abstract tests expect */
+  get broker (): BrokerRef | undefined {
+    return this.#broker
+  }
+
+  /** Opens the file (aedes calls this from broker.listen()); throws TapmqErrors naming it. */
+  async setup (broker: BrokerRef): Promise<void> {
+    this.#broker = broker
+    if (this.#db) return
+    const db = openDatabase(this.file, this.sync)
+    this.#db = db
+    this.#sql = prepareAll(db)
+    for (const row of this.#sql.subsQoS.all()) {
+      const options = JSON.parse(row.options) as Omit<StoreSubscription, 'topic' | 'qos'>
+      this.#trie.add(row.topic, { clientId: row.client_id, topic: row.topic, qos: row.qos, rh: options.rh, rap: options.rap, nl: options.nl })
+    }
+  }
+
+  // ---- transactions -----------------------------------------------------------------
+
+  #live (): Database.Database {
+    if (!this.#db || this.#closed) throw new Error(`the message store ${this.file} is closed`)
+    return this.#db
+  }
+
+  /** Runs `fn` inside the open transaction of this turn, opening one if needed. */
+  #write<T> (fn: (sql: Statements) => T): T {
+    const db = this.#live()
+    if (!db.inTransaction) {
+      db.exec('BEGIN')
+      this.#commitTimer = setImmediate(() => this.#commit())
+    }
+    try {
+      return fn(this.#sql)
+    } catch (err) {
+      // some errors (disk full, I/O) roll the whole transaction back: its waiters must hear it
+      if (!db.inTransaction) this.#fail(err as Error)
+      throw err
+    }
+  }
+
+  #commit (): void {
+    if (this.#commitTimer) clearImmediate(this.#commitTimer)
+    this.#commitTimer = undefined
+    const db = this.#db
+    if (!db?.inTransaction) return
+    const batch = this.#batch
+    this.#batch = undefined
+    try {
+      db.exec('COMMIT')
+    } catch (err) {
+      try {
+        if (db.inTransaction) db.exec('ROLLBACK')
+      } catch {}
+      batch?.reject(err)
+      this.onError(err as Error)
+      return
+    }
+    batch?.resolve()
+  }
+
+  #fail (err: Error): void {
+    if (this.#commitTimer) clearImmediate(this.#commitTimer)
+    this.#commitTimer = undefined
+    const batch = this.#batch
+    this.#batch = undefined
+    batch?.reject(err)
+    this.onError(err)
+  }
+
+  /** Resolves once every write made so far is committed (at once if none is pending). */
+  flush (): Promise<void> {
+    if (!this.#db?.inTransaction) return Promise.resolve()
+    this.#batch ??= deferred()
+    return this.#batch.promise
+  }
+
+  // ---- retained -----------------------------------------------------------------------
+
+  /** staged */
+  async storeRetained (packet: StoredPacket): Promise<void> {
+    const topic = packet.topic!
+    this.#write((sql) => {
+      if (packet.payload === undefined || packet.payload.length === 0) sql.retainedDel.run(topic)
+      else sql.retainedPut.run(topic, encode({ ...packet }))
+    })
+  }
+
+  createRetainedStreamCombi (patterns: readonly string[]): Readable {
+    return Readable.from(this.#retainedMatching(patterns))
+  }
+
+  /** deprecated by aedes-persistence, kept for its tests */
+  createRetainedStream (pattern: string): Readable {
+    return this.createRetainedStreamCombi([pattern])
+  }
+
+  * #retainedMatching (patterns: readonly string[]): Generator<StoredPacket> {
+    for (const pattern of patterns) {
+      if (!pattern.includes('+') && !pattern.includes('#')) {
+        const row = this.#sql.retainedGet.get(pattern)
+        if (row) yield decode(row.packet)
+        continue
+      }
+      const matcher = new QlobberTrue(QLOBBER_OPTIONS).add(pattern)
+      let after = ''
+      for (;;) {
+        // a page at a time: other statements may run between two reads of the stream
+        this.#live()
+        const rows = this.#sql.retainedPage.all(after, PAGE)
+        for (const row of rows) if (matcher.test(row.topic)) yield decode(row.packet)
+        if (rows.length < PAGE) break
+        after = rows[rows.length - 1]!.topic
+      }
+    }
+  }
+
+  // ---- subscriptions ------------------------------------------------------------------
+
+  /** durable: aedes sends the SUBACK next */
+  async addSubscriptions (client: ClientRef, subs: readonly StoreSubscription[]): Promise<void> {
+    this.#write((sql) => {
+      for (const sub of subs) {
+        const stored = sql.subGet.get(client.id, sub.topic)
+        const options: Omit<StoreSubscription, 'topic' | 'qos'> = { rh: sub.rh, rap: sub.rap, nl: sub.nl }
+        if (sub.subscriptionIdentifier !== undefined) options.subscriptionIdentifier = sub.subscriptionIdentifier
+        if (sub.qos > 0) {
+          this.#trie.add(sub.topic, { clientId: client.id, topic: sub.topic, qos: sub.qos, rh: sub.rh, rap: sub.rap, nl: sub.nl })
+        } else if (stored && stored.qos > 0) {
+          this.#trie.remove(sub.topic, { clientId: client.id, topic: sub.topic })
+        }
+        sql.subPut.run(client.id, sub.topic, sub.qos, JSON.stringify(options))
+      }
+    })
+    await this.flush()
+  }
+
+  /** durable: aedes sends the UNSUBACK next */
+  async removeSubscriptions (client: ClientRef, topics: readonly string[]): Promise<void> {
+    this.#write((sql) => {
+      for (const topic of topics) {
+        const stored = sql.subGet.get(client.id, topic)
+        if (!stored) continue
+        if (stored.qos > 0) this.#trie.remove(topic, { clientId: client.id, topic })
+        sql.subDel.run(client.id, topic)
+      }
+    })
+    await this.flush()
+  }
+
+  async subscriptionsByClient (client: ClientRef): Promise<StoreSubscription[]> {
+    this.#live()
+    return this.#sql.subsOfClient.all(client.id).map((row) => {
+      const options = JSON.parse(row.options) as Omit<StoreSubscription, 'topic' | 'qos'>
+      const sub: StoreSubscription = { topic: row.topic, qos: row.qos, rh: options.rh, rap: options.rap, nl: options.nl }
+      if (options.subscriptionIdentifier !== undefined) sub.subscriptionIdentifier = options.subscriptionIdentifier
+      return sub
+    })
+  }
+
+  async countOffline (): Promise<{ subsCount: number, clientsCount: number }> {
+    this.#live()
+    return { subsCount: this.#trie.subscriptionsCount, clientsCount: this.#sql.subClients.get()!.n }
+  }
+
+  async subscriptionsByTopic (topic: string) {
+    return this.#trie.match(topic)
+  }
+
+  /** durable: part of a clean CONNECT */
+  async cleanSubscriptions (client: ClientRef): Promise<void> {
+    this.#write((sql) => {
+      for (const row of sql.subsOfClient.all(client.id)) {
+        if (row.qos > 0) this.#trie.remove(row.topic, { clientId: client.id, topic: row.topic })
+      }
+      sql.subsDelClient.run(client.id)
+    })
+    await this.flush()
+  }
+
+  getClientList (topic: string): Readable {
+    this.#live()
+    return Readable.from(this.#sql.clientsOfTopic.all(topic).map((row) => row.client_id))
+  }
+
+  // ---- offline queues (outgoing) --------------------------------------------------------
+
+  /** staged: committed with the rest of the PUBLISH's routing */
+  async outgoingEnqueue (sub: { clientId: string }, packet: StoredPacket): Promise<void> {
+    this.#write((sql) => this.#enqueue(sql, sub.clientId, packet))
+  }
+
+  /** staged, like outgoingEnqueue */
+  async outgoingEnqueueCombi (subs: ReadonlyArray<{ clientId: string }>, packet: StoredPacket): Promise<void> {
+    if (subs.length === 0) return
+    this.#write((sql) => {
+      const blob = encode(new Packet(packet))
+      for (const sub of subs) sql.outPut.run(sub.clientId, packet.brokerId ?? null, id(packet.brokerCounter), blob)
+    })
+  }
+
+  #enqueue (sql: Statements, clientId: string, packet: StoredPacket): void {
+    sql.outPut.run(clientId, packet.brokerId ?? null, id(packet.brokerCounter), encode(new Packet(packet)))
+  }
+
+  /**
+   * durable: records the message id given to a queued message (or replaces it by its
+   * PUBREL) before aedes writes it to the subscriber. Same matching as aedes' memory store.
+   */
+  async outgoingUpdate (client: ClientRef, packet: StoredPacket): Promise<void> {
+    this.#write((sql) => {
+      if (packet.brokerId !== undefined) {
+        const row = sql.outByBroker.get(client.id, packet.brokerId, id(packet.brokerCounter))
+        if (row) {
+          sql.outSetMessageId.run(id(packet.messageId), row.id)
+          return
+        }
+      }
+      const other = sql.outByMessageOther.get(client.id, id(packet.messageId), packet.brokerId ?? null)
+      if (!other) throw new Error('no such packet')
+      sql.outReplace.run(packet.brokerId ?? null, id(packet.brokerCounter), id(packet.messageId), encode(packet), other.id)
+    })
+    await this.flush()
+  }
+
+  /** durable: the subscriber acknowledged the message */
+  async outgoingClearMessageId (client: ClientRef, packet: StoredPacket): Promise<StoredPacket | undefined> {
+    const found = this.#write((sql) => {
+      const row = sql.outByMessage.get(client.id, id(packet?.messageId))
+      if (!row) return undefined
+      sql.outDel.run(row.id)
+      return outgoingPacket(row)
+    })
+    await this.flush()
+    return found
+  }
+
+  /** The client's queue as it is now; messages queued later reach it live. */
+  outgoingStream (client: ClientRef): Readable {
+    this.#live()
+    const last = this.#sql.outLast.get(client.id)?.last ?? 0
+    const sql = this.#sql
+    const live = () => this.#live()
+    return Readable.from((function * () {
+      let after = 0
+      while (after < last) {
+        live()
+        const rows = sql.outPage.all(client.id, after, last, PAGE)
+        for (const row of rows) yield outgoingPacket(row)
+        if (rows.length < PAGE) return
+        after = rows[rows.length - 1]!.id
+      }
+    })())
+  }
+
+  // ---- inbound QoS 2 ------------------------------------------------------------------
+
+  /** staged: committed with the routing of the same PUBLISH, before its PUBREC */
+  async incomingStorePacket (client: ClientRef, packet: StoredPacket): Promise<void> {
+    const stored = new Packet(packet)
+    stored.messageId = packet.messageId
+    this.#write((sql) => sql.inPut.run(client.id, id(packet.messageId), encode(stored)))
+  }
+
+  async incomingGetPacket (client: ClientRef, packet: StoredPacket): Promise<StoredPacket> {
+    this.#live()
+    const row = this.#sql.inGet.get(client.id, id(packet.messageId))
+    if (!row) throw new Error('no such packet')
+    return decode(row.packet)
+  }
+
+  /** durable: aedes sends the PUBCOMP next; a lost delete would swallow a reused message id */
+  async incomingDelPacket (client: ClientRef, packet: StoredPacket): Promise<void> {
+    const { changes } = this.#write((sql) => sql.inDel.run(client.id, id(packet.messageId)))
+    await this.flush()
+    if (changes === 0) throw new Error('no such packet')
+  }
+
+  /** durable */
+  async cleanIncoming (client: ClientRef): Promise<void> {
+    this.#write((sql) => sql.inDelClient.run(client.id))
+    await this.flush()
+  }
+
+  // ---- wills ------------------------------------------------------------------------
+
+  /** durable: part of CONNECT */
+  async putWill (client: ClientRef, packet: StoredPacket): Promise<void> {
+    packet.brokerId = this.#broker?.id
+    packet.clientId = client.id
+    this.#write((sql) => sql.willPut.run(client.id, packet.brokerId ?? null, encode(packet)))
+    await this.flush()
+  }
+
+  async getWill (client: ClientRef): Promise<StoredPacket | undefined> {
+    this.#live()
+    const row = this.#sql.willGet.get(client.id)
+    return row ? decode(row.packet) : undefined
+  }
+
+  /** durable: a DISCONNECT removes the will for good */
+  async delWill (client: ClientRef): Promise<StoredPacket | undefined> {
+    const will = this.#write((sql) => {
+      const row = sql.willGet.get(client.id)
+      if (!row) return undefined
+      sql.willDel.run(client.id)
+      return decode(row.packet)
+    })
+    await this.flush()
+    return will
+  }
+
+  /** Wills of brokers not in `brokers` (all wills without it). */
+  streamWill (brokers: Record<string, unknown> = {}): Readable {
+    this.#live()
+    const rows = this.#sql.willsAll.all().filter((row) => row.broker_id === null || !brokers[row.broker_id])
+    return Readable.from(rows.map((row) => decode(row.packet)))
+  }
+
+  // ---- life cycle ---------------------------------------------------------------------
+
+  /** What the file holds: retained messages, persistent sessions, queued messages, wills. */
+  stats (): { retained: number, sessions: number, queued: number, wills: number } {
+    this.#live()
+    return this.#sql.stats.get()!
+  }
+
+  /** Commits what is pending and closes the file (releasing its lock). Idempotent. */
+  async destroy (): Promise<void> {
+    if (this.#closed) return
+    this.#commit()
+    this.#closed = true
+    this.#db?.close()
+  }
+
+  close (): Promise<void> {
+    return this.destroy()
+  }
+}
+
+function outgoingPacket (row: { message_id: number | null, packet: Buffer }): StoredPacket {
+  const packet = decode(row.packet)
+  if (row.message_id !== null) packet.messageId = row.message_id
+  return packet
+}
