@@ -34,18 +34,21 @@ export async function edgeBroker (t: Teardown, bridges: Array<Record<string, unk
   return testBroker(t, { ...options, plugins: [{ plugin: bridgePlugin, options: { bridges } }, ...(options.plugins ?? [])] })
 }
 
-export function bridgeStatus (broker: TestBroker): PluginStatus {
+/** Anything with a running Tapmq: a TestBroker, or `{ tapmq }`. */
+export type WithTapmq = Pick<TestBroker, 'tapmq'>
+
+export function bridgeStatus (broker: WithTapmq): PluginStatus {
   return broker.tapmq.plugins.status('tapmq:bridge')
 }
 
 /** Waits until the bridge's health says `<name>: <state>`. */
-export function waitBridge (broker: TestBroker, state: 'connected' | 'connecting' | 'down', name = 'default', timeoutMs = WAIT_MS): Promise<unknown> {
+export function waitBridge (broker: WithTapmq, state: 'connected' | 'connecting' | 'down', name = 'default', timeoutMs = WAIT_MS): Promise<unknown> {
   return until(() => bridgeStatus(broker).health.detail?.split('; ').some((part) => part.startsWith(`${name}: ${state}`)),
     `bridge ${name} ${state} (health: ${bridgeStatus(broker).health.detail})`, timeoutMs)
 }
 
 /** Waits until counter `name` of the bridge plugin reaches `value`. */
-export function waitCounter (broker: TestBroker, name: string, value: number, timeoutMs = WAIT_MS): Promise<unknown> {
+export function waitCounter (broker: WithTapmq, name: string, value: number, timeoutMs = WAIT_MS): Promise<unknown> {
   return until(() => (bridgeStatus(broker).counters[name] ?? 0) >= value,
     `counter ${name} >= ${value} (is ${bridgeStatus(broker).counters[name]})`, timeoutMs)
 }
