@@ -64,7 +64,7 @@ export function createHooks () {
     broker: Object.freeze({
       /** All listeners are open. */
       started: new AsyncSeriesHook<[BrokerInfo]>(['info']),
-      /** Shutdown began: listeners are closed, clients still connected. Flush queues here. */
+      /** Shutdown began: listeners are closed and clients disconnected (their events fired). Flush queues here. */
       stopping: new AsyncSeriesHook<[]>([])
     })
   })
