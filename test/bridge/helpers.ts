@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
+import { userInfo } from 'node:os'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import bridgePlugin from '../../plugins/bridge/index.ts'
@@ -66,18 +67,21 @@ export interface Mosquitto {
 }
 
 /**
- * The Debian mosquitto on a free 127.0.0.1 port with a temporary config, killed at teardown;
- * `undefined` when it is not installed (the caller skips, naming the install command).
+ * The Debian mosquitto on a free 127.0.0.1 port (or `port`) with a temporary config, killed at
+ * teardown; `undefined` when it is not installed (the caller skips, naming the install
+ * command). With `persistDir` it saves sessions there on SIGTERM and reloads them at start.
  */
-export async function startMosquitto (t: Teardown): Promise<Mosquitto | undefined> {
+export async function startMosquitto (t: Teardown, options: { port?: number, persistDir?: string } = {}): Promise<Mosquitto | undefined> {
   if (!existsSync(MOSQUITTO)) return undefined
   const dir = await tmpDir(t, 'tapmq-mosquitto-')
-  const port = await freePort()
+  const port = options.port ?? await freePort()
   const conf = join(dir, 'mosquitto.conf')
   await writeFile(conf, [
     `listener ${port} 127.0.0.1`,
     'allow_anonymous true',
-    'persistence false',
+    // started as root, mosquitto would switch to the user "mosquitto", who cannot write our temp dirs
+    `user ${userInfo().username}`,
+    ...(options.persistDir ? ['persistence true', `persistence_location ${options.persistDir}/`] : ['persistence false']),
     'log_dest none',
     ''
   ].join('\n'))
@@ -102,3 +106,5 @@ export async function startMosquitto (t: Teardown): Promise<Mosquitto | undefine
   }
   return { port, url, stop }
 }
+
+export const SKIP_MOSQUITTO = `${MOSQUITTO} is missing: apt-get install mosquitto`
