@@ -101,8 +101,7 @@ test('pending requests beyond pool_size + max_pending fail at once', async (t) =
   const first = connackCode(t, broker.url, { username: 'a' })
   const second = connackCode(t, broker.url, { username: 'b' })
   // one in flight on the single pooled connection, one waiting for it
-  await until(() => counters(broker).pending_requests === 2, 'two pending auth requests')
-  t.is(server.seen.length, 1)
+  await until(() => counters(broker).pending_requests === 2 && server.seen.length === 1, 'one auth request at the server, one waiting')
   t.is(await connackCode(t, broker.url, { username: 'c' }), 3)
   held.shift()!.writeHead(200).end()
   await server.waitFor(2)
