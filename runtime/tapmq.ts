@@ -25,6 +25,7 @@ import { listenTcp } from './listeners/tcp.ts'
 import { listenTls } from './listeners/tls.ts'
 import { listenWebSocket } from './listeners/websocket.ts'
 import type { Listener, ListenerContext } from './listeners/listener.ts'
+import { WriteCoalescer } from './broker/write-coalescing.ts'
 import { MetricsRegistry } from './metrics.ts'
 import { createPersistence, type Persistence } from './persistence/index.ts'
 import type { PluginEntry } from './plugins/plugins-file.ts'
@@ -199,7 +200,8 @@ export class Tapmq {
   async #openListeners (): Promise<Listener[]> {
     const { config } = this
     const ctx: ListenerContext = {
-      broker: this.broker, clients: this.#ctx.clients, maxPacketSize: config.maxPacketSize, limits: this.#ctx.limits
+      broker: this.broker, clients: this.#ctx.clients, maxPacketSize: config.maxPacketSize, limits: this.#ctx.limits,
+      coalescer: config.writeCoalescing ? new WriteCoalescer(this.broker) : undefined
     }
     const opened: Listener[] = []
     try {

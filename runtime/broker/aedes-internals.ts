@@ -48,3 +48,24 @@ export function watchOutgoingPublishes (stream: object, watch: (packet: Outgoing
   }
   publishWatchers.set(stream, watch)
 }
+
+/** The watcher watchOutgoingPublishes registered for `stream`, for writers that bypass writeToStream. */
+export function outgoingPublishWatcher (stream: object): ((packet: OutgoingPublish) => void) | undefined {
+  return publishWatchers.get(stream)
+}
+
+/** What write coalescing (broker/write-coalescing.ts) uses of aedes' client.js. */
+export interface AedesDeliveryInternals {
+  /** the QoS 0 delivery function; subscriptions capture it when they are made */
+  deliver0: (packet: object, cb: () => void) => void
+  /** highest brokerCounter delivered per brokerId (aedes' dedupe) */
+  duplicates: Record<string, number>
+  errored: boolean
+  _onError (err: Error): void
+  /** calls back on 'drain', or with an error on drain_timeout or close */
+  waitForDrain (callback: (err?: Error | null) => void): void
+}
+
+export function deliveryInternals (client: Client): Client & AedesDeliveryInternals {
+  return client as unknown as Client & AedesDeliveryInternals
+}

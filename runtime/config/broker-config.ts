@@ -46,6 +46,8 @@ export interface BrokerConfig {
   readonly hookTimeout: number
   /** milliseconds plugins get to flush at shutdown */
   readonly shutdownTimeout: number
+  /** coalesce each connection's writes per event-loop turn (runtime/broker/write-coalescing.ts) */
+  readonly writeCoalescing: boolean
   readonly limits: LimitsConfig
   readonly aedes: {
     readonly connectTimeout: number
@@ -120,6 +122,7 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
     persistence: readPersistenceConfig(conf),
     hookTimeout: conf.duration('hook_timeout', 10_000),
     shutdownTimeout: conf.duration('shutdown_timeout', 10_000),
+    writeCoalescing: conf.bool('write_coalescing', true),
     limits: {
       maxConnections: conf.int('max_connections', 0, { min: 0 }),
       maxConnectionRate: conf.int('max_connection_rate', 0, { min: 0 }),

@@ -8,6 +8,7 @@ import type { Peer } from '../../sdk/events.ts'
 import { ERR_LISTEN } from '../../sdk/errors.ts'
 import { internals } from '../broker/aedes-internals.ts'
 import type { ClientStates } from '../broker/client-state.ts'
+import type { WriteCoalescer } from '../broker/write-coalescing.ts'
 import type { Limits } from '../broker/limits.ts'
 import { formatListenUrl, type ListenAddress } from '../config/listener-url.ts'
 
@@ -23,6 +24,8 @@ export interface ListenerContext {
   readonly clients: ClientStates
   readonly maxPacketSize: number
   readonly limits: Limits
+  /** set when write_coalescing is on */
+  readonly coalescer?: WriteCoalescer
 }
 
 /** Hands the stream to aedes, unless a connection limit refuses it first (the socket is closed). */
@@ -35,6 +38,7 @@ export function acceptConnection (ctx: ListenerContext, stream: Duplex, peer: Pe
   const client = ctx.broker.handle(stream, req)
   ctx.clients.attach(client, peer)
   limitPacketSize(client, ctx.maxPacketSize)
+  ctx.coalescer?.attach(client)
   return client
 }
 
