@@ -4,14 +4,14 @@
 import { Worker } from 'node:worker_threads'
 import type { Logger, PluginMetrics } from '../../sdk/index.ts'
 import type { FromWorker, ToWorker, WorkerData } from './protocol.ts'
-import { DROP_REASONS, type SenderConfig, type SenderStats } from './sender.ts'
+import { DROP_REASONS, type SenderConfig, type SenderStats } from './protocol.ts'
 
-const WORKER_URL = new URL('./worker-boot.mjs', import.meta.url)
+const WORKER_URL = new URL('./worker.mjs', import.meta.url)
 /** Events on their way to the worker are bounded too, should its event loop ever stall. */
 const MIN_TRANSIT_EVENTS = 10_000
 const MIN_TRANSIT_CHARS = 16 * 1024 * 1024
-const START_TIMEOUT_MS = 15_000
 const RESTART_DELAY_MS = 1000
+const MAX_RESTART_DELAY_MS = 60_000
 
 type ChannelDrop = typeof DROP_REASONS[number] | 'overload' | 'worker_exit'
 
@@ -81,6 +81,8 @@ export class WebhookChannel {
   #receivedChars = 0
   #stats: SenderStats = EMPTY_STATS
   #running = false
+  #ready = false
+  #restartDelay = RESTART_DELAY_MS
   #closing = false
   #restartTimer: NodeJS.Timeout | undefined
   #drained: ((lost: number) => void) | undefined
@@ -89,10 +91,13 @@ export class WebhookChannel {
     this.#config = config
   }
 
-  /** Starts the worker and waits until it is ready (or failed, with its error). */
-  static async start (config: SenderConfig, log: Logger, metrics: WebhookMetrics): Promise<WebhookChannel> {
+  /**
+   * Starts the worker without waiting for it: loading undici takes a moment, and events
+   * posted meanwhile wait in its port.
+   */
+  static start (config: SenderConfig, log: Logger, metrics: WebhookMetrics): WebhookChannel {
     const channel = new WebhookChannel(config, log, metrics)
-    await channel.#spawn()
+    channel.#spawn()
     return channel
   }
 
@@ -105,8 +110,14 @@ export class WebhookChannel {
     return this.#stats.depth + this.#transit() + this.#pending.length
   }
 
+  /** a worker exists (it may still be loading) */
   get running (): boolean {
     return this.#running
+  }
+
+  /** the worker has loaded and reads its port */
+  get ready (): boolean {
+    return this.#ready
   }
 
   /** The hot path: called from hook taps on the broker thread. */
@@ -196,7 +207,7 @@ export class WebhookChannel {
     this.#worker.postMessage(message)
   }
 
-  #spawn (): Promise<void> {
+  #spawn (): void {
     const data: WorkerData = { config: this.#config }
     const worker = new Worker(WORKER_URL, {
       workerData: data,
@@ -204,60 +215,45 @@ export class WebhookChannel {
       resourceLimits: { maxOldGenerationSizeMb: Math.max(256, Math.ceil(this.#config.queue.maxBytes * 6 / 1024 / 1024)) }
     })
     this.#worker = worker
+    this.#running = true
+    this.#ready = false
     this.#posted = 0
     this.#postedChars = 0
     this.#receivedChars = 0
     this.#stats = EMPTY_STATS
     let previous = EMPTY_STATS
-    return new Promise<void>((resolve, reject) => {
-      let started = false
-      const startTimer = setTimeout(() => {
-        void worker.terminate()
-        reject(new Error(`the webhook worker did not start within ${START_TIMEOUT_MS} ms`))
-      }, START_TIMEOUT_MS)
-      worker.on('message', (message: FromWorker) => {
-        switch (message.type) {
-          case 'ready':
-            started = true
-            this.#running = true
-            clearTimeout(startTimer)
-            resolve()
-            break
-          case 'fatal':
-            clearTimeout(startTimer)
-            reject(new Error(message.message))
-            break
-          case 'stats':
-            this.#applyStats(previous, message.stats)
-            previous = message.stats
-            this.#stats = message.stats
-            this.#receivedChars = message.receivedChars
-            break
-          case 'log':
-            this.log[message.level](message.data ?? {}, message.message)
-            break
-          case 'drained':
-            this.#drained?.(message.lost)
-            break
-        }
-      })
-      worker.on('error', (err) => {
-        this.log.error({ err }, 'webhook worker failed')
-        if (!started) {
-          clearTimeout(startTimer)
-          reject(err)
-        }
-      })
-      worker.on('exit', (code) => {
-        if (!started || this.#closing || !this.#running) return
-        this.#running = false
-        const lost = this.#stats.depth + this.#stats.inflight + this.#transit()
-        this.metrics.drop('worker_exit', lost)
-        this.log.error({ code, lost, restartInMs: RESTART_DELAY_MS }, 'webhook worker stopped unexpectedly; restarting it')
-        this.#restartTimer = setTimeout(() => {
-          this.#spawn().catch((err: Error) => this.log.error({ err }, 'webhook worker did not restart'))
-        }, RESTART_DELAY_MS)
-      })
+    worker.on('message', (message: FromWorker) => {
+      switch (message.type) {
+        case 'ready':
+          this.#ready = true
+          this.#restartDelay = RESTART_DELAY_MS
+          break
+        case 'fatal':
+          this.log.error({ err: message.message }, 'webhook worker cannot start')
+          break
+        case 'stats':
+          this.#applyStats(previous, message.stats)
+          previous = message.stats
+          this.#stats = message.stats
+          this.#receivedChars = message.receivedChars
+          break
+        case 'log':
+          this.log[message.level](message.data ?? {}, message.message)
+          break
+        case 'drained':
+          this.#drained?.(message.lost)
+          break
+      }
+    })
+    worker.on('error', (err) => this.log.error({ err }, 'webhook worker failed'))
+    worker.on('exit', (code) => {
+      if (this.#worker !== worker || this.#closing || !this.#running) return
+      this.#running = false
+      const lost = this.#stats.depth + this.#stats.inflight + this.#transit()
+      this.metrics.drop('worker_exit', lost)
+      this.log.error({ code, lost, restartInMs: this.#restartDelay }, 'webhook worker stopped unexpectedly; restarting it')
+      this.#restartTimer = setTimeout(() => this.#spawn(), this.#restartDelay)
+      this.#restartDelay = Math.min(MAX_RESTART_DELAY_MS, this.#restartDelay * 2)
     })
   }
 

@@ -6,7 +6,7 @@ import * as bodies from './bodies.ts'
 import { WebhookChannel, WebhookMetrics } from './channel.ts'
 import { Options, parse } from './config.ts'
 import { compileRules, EVENTS, type RuleTable, type WebhookEvent } from './rules.ts'
-import type { SenderConfig } from './sender.ts'
+import type { SenderConfig } from './protocol.ts'
 
 const PLUGIN_NAME = 'tapmq:webhook'
 /** Health turns degraded after this many failed requests in a row ... */
@@ -24,10 +24,10 @@ export default definePlugin({
   options: Options,
   conf: { file: 'web_hook.conf', aliases: ['nanomq_web_hook.conf'], enableKey: 'web.hook.enable', parse },
 
-  async setup (host, options: Options) {
+  setup (host, options: Options) {
     logWarnings(host, options)
     const slot = metricsFor(host.metrics)
-    const channel = await WebhookChannel.start(senderConfig(options), host.log, slot.metrics)
+    const channel = WebhookChannel.start(senderConfig(options), host.log, slot.metrics)
     slot.channel = channel
 
     // what the taps read; replaced whole on reload, so a tap sees one config or the other
@@ -56,7 +56,7 @@ export default definePlugin({
       },
 
       health () {
-        if (!channel.running) return { status: 'down', detail: 'the delivery worker is not running' }
+        if (!channel.running) return { status: 'down', detail: 'the delivery worker is not running; it restarts shortly' }
         const { stats } = channel
         if (stats.consecutiveFailures >= FAILURES_DEGRADED) {
           return { status: 'degraded', detail: `${stats.consecutiveFailures} requests in a row failed; last: ${stats.lastError}` }
@@ -64,7 +64,7 @@ export default definePlugin({
         const { maxEvents, maxBytes } = options.queue
         const fill = Math.max(stats.depth / maxEvents, stats.bytes / maxBytes)
         if (fill >= QUEUE_DEGRADED) return { status: 'degraded', detail: `queue ${Math.round(fill * 100)}% full` }
-        return { status: 'ok' }
+        return channel.ready ? { status: 'ok' } : { status: 'ok', detail: 'the delivery worker is starting' }
       },
 
       async reload (next: Options) {

@@ -8,7 +8,13 @@ import { join } from 'node:path'
 import { Conf } from '../../sdk/index.ts'
 import { startTestBroker, type TestBroker } from '../../sdk/testing.ts'
 import webhook, { type Options, parse } from '../../plugins/webhook/index.ts'
-import { type Teardown, tmpDir, until, WAIT_MS } from '../helpers/mqtt.ts'
+import { type Teardown, tmpDir, until } from '../helpers/mqtt.ts'
+
+/**
+ * Waits for deliveries: longer than the suite's usual bound, because the first request waits
+ * for the delivery worker to load, which takes seconds on a busy 2-core machine.
+ */
+export const DELIVERY_MS = 20_000
 
 export interface Received {
   readonly method: string
@@ -90,18 +96,18 @@ export class Receiver {
   }
 
   /** Resolves with the requests once `count` arrived. */
-  async count (count: number, timeoutMs = WAIT_MS): Promise<Received[]> {
+  async count (count: number, timeoutMs = DELIVERY_MS): Promise<Received[]> {
     await until(() => this.requests.length >= count, `${count} webhook requests (have ${this.requests.length})`, timeoutMs)
     return this.requests
   }
 
   /** Resolves with the first event (batches flattened) that matches. */
-  async find (match: (event: Record<string, unknown>) => boolean, what = 'a matching webhook event', timeoutMs = WAIT_MS): Promise<Record<string, unknown>> {
+  async find (match: (event: Record<string, unknown>) => boolean, what = 'a matching webhook event', timeoutMs = DELIVERY_MS): Promise<Record<string, unknown>> {
     return until(() => this.events().find(match), what, timeoutMs)
   }
 
   /** The raw body of the first request whose body contains `text`. */
-  async body (text: string, timeoutMs = WAIT_MS): Promise<string> {
+  async body (text: string, timeoutMs = DELIVERY_MS): Promise<string> {
     const found = await until(() => this.requests.find((request) => request.body.includes(text)), `a webhook body containing ${text}`, timeoutMs)
     return found.body
   }
@@ -149,7 +155,7 @@ export function counters (broker: TestBroker): Record<string, number> {
 }
 
 /** Waits until the counter `name` reached `value`. */
-export function counterReaches (broker: TestBroker, name: string, value: number, timeoutMs = WAIT_MS): Promise<Record<string, number>> {
+export function counterReaches (broker: TestBroker, name: string, value: number, timeoutMs = DELIVERY_MS): Promise<Record<string, number>> {
   return until(() => {
     const now = counters(broker)
     return (now[name] ?? 0) >= value ? now : undefined

@@ -1,0 +1,429 @@
+// The delivery side, run in the worker thread: a bounded queue, `pool_size` concurrent
+// requests over keep-alive connections (an undici Pool), retries with backoff, optional
+// batching and signing, and a bounded drain. Nothing here runs on the broker's event loop.
+//
+// Plain JavaScript with JSDoc types from protocol.ts: see the note there.
+import { readFileSync } from 'node:fs'
+import { checkServerIdentity } from 'node:tls'
+import { Pool } from 'undici'
+import { Signer } from './signing.mjs'
+
+/**
+ * @typedef {import('./protocol.ts').SenderConfig} SenderConfig
+ * @typedef {import('./protocol.ts').DropReason} DropReason
+ * @typedef {(level: 'warn' | 'error' | 'info', message: string, data?: Record<string, unknown>) => void} SenderLog
+ * @typedef {{ readonly body: string, readonly at: number }} Item
+ * @typedef {{ readonly count: number, lost: boolean, controller?: AbortController, wake?: () => void }} Delivery
+ *   one request under way: its events, and whether a drain already counted them as lost
+ * @typedef {{ ok: true } | { ok: false, retriable: boolean, error: string, retryAfterMs?: number }} Outcome
+ */
+
+/** Largest response body read before the connection is dropped; receivers should answer empty. */
+const MAX_RESPONSE_BYTES = 64 * 1024
+const USER_AGENT = 'tapmq-webhook/1.0'
+
+/** A FIFO with O(1) push and shift. @template T */
+class Deque {
+  /** @type {Array<T | undefined>} */
+  #items = []
+  #head = 0
+
+  get length () {
+    return this.#items.length - this.#head
+  }
+
+  /** @param {T} item */
+  push (item) {
+    this.#items.push(item)
+  }
+
+  /** @returns {T | undefined} */
+  peek () {
+    return this.#items[this.#head]
+  }
+
+  /** @returns {T | undefined} */
+  shift () {
+    if (this.#head >= this.#items.length) return undefined
+    const item = this.#items[this.#head]
+    this.#items[this.#head++] = undefined
+    if (this.#head > 1024 && this.#head * 2 > this.#items.length) {
+      this.#items = this.#items.slice(this.#head)
+      this.#head = 0
+    }
+    return item
+  }
+
+  clear () {
+    this.#items = []
+    this.#head = 0
+  }
+}
+
+/**
+ * Whether a failed answer may succeed later: 5xx and 429. Other 4xx (and 3xx: redirects are
+ * not followed) are permanent.
+ * @param {number} status
+ */
+function retriableStatus (status) {
+  return status === 429 || status >= 500
+}
+
+/**
+ * Retry-After: seconds, or an HTTP date.
+ * @param {string | string[] | undefined} value
+ * @returns {number | undefined} milliseconds
+ */
+function parseRetryAfter (value) {
+  const text = Array.isArray(value) ? value[0] : value
+  if (text === undefined) return undefined
+  if (/^\s*\d+\s*$/.test(text)) return Number(text.trim()) * 1000
+  const date = Date.parse(text)
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now())
+}
+
+export class Sender {
+  stats = {
+    received: 0,
+    sent: 0,
+    failed: 0,
+    retried: 0,
+    requests: 0,
+    /** @type {Record<DropReason, number>} */
+    dropped: { queue_full: 0, too_large: 0, shutdown: 0 },
+    depth: 0,
+    bytes: 0,
+    inflight: 0,
+    consecutiveFailures: 0,
+    /** @type {string | undefined} */
+    lastError: undefined
+  }
+
+  /** @type {SenderConfig} */
+  #config
+  /** @type {Pool} */
+  #pool
+  #path = '/'
+  /** @type {Record<string, string>} */
+  #headers = {}
+  #signer = new Signer([])
+  /** @type {Deque<Item>} */
+  #queue = new Deque()
+  /** @type {Set<Delivery>} */
+  #deliveries = new Set()
+  /** requests (or batches) under way, against poolSize × pipelining */
+  #active = 0
+  /** @type {NodeJS.Timeout | undefined} */
+  #batchTimer
+  #draining = false
+  #stopped = false
+  /** @type {(() => void) | undefined} */
+  #idle
+  #changed
+  #log
+
+  /**
+   * @param {SenderConfig} config
+   * @param {() => void} changed called whenever stats change
+   * @param {SenderLog} log
+   */
+  constructor (config, changed, log) {
+    this.#changed = changed
+    this.#log = log
+    this.#config = config
+    this.#pool = this.#apply(config, undefined)
+  }
+
+  /**
+   * Applies new settings; requests under way finish on the old connections.
+   * @param {SenderConfig} config
+   */
+  configure (config) {
+    const previous = this.#config
+    this.#config = config
+    this.#pool = this.#apply(config, previous)
+    this.#trim()
+    this.#pump()
+    this.#changed()
+  }
+
+  /**
+   * @param {SenderConfig} config
+   * @param {SenderConfig | undefined} previous
+   * @returns {Pool}
+   */
+  #apply (config, previous) {
+    const url = new URL(config.url)
+    this.#path = url.pathname + url.search
+    this.#headers = requestHeaders(config.headers)
+    this.#signer = new Signer(config.signingSecrets)
+    /** @param {SenderConfig} c */
+    const connection = (c) => JSON.stringify([new URL(c.url).origin, c.poolSize, c.pipelining, c.ssl, c.connectTimeoutMs])
+    if (previous && connection(previous) === connection(config)) return this.#pool
+    const pool = createPool(url, config)
+    if (previous) this.#pool.close().catch(() => {})
+    return pool
+  }
+
+  /**
+   * Queues events, dropping the oldest when a bound is passed (EMQX 5's policy).
+   * @param {readonly string[]} bodies
+   */
+  push (bodies) {
+    const { queue, batch } = this.#config
+    const at = Date.now()
+    const stats = this.stats
+    stats.received += bodies.length
+    if (this.#stopped) {
+      stats.dropped.shutdown += bodies.length
+      this.#changed()
+      return
+    }
+    for (const body of bodies) {
+      if (body.length > queue.maxBytes || body.length > batch.maxBytes) {
+        stats.dropped.too_large++
+        continue
+      }
+      this.#queue.push({ body, at })
+      stats.bytes += body.length
+    }
+    this.#trim()
+    this.#pump()
+    this.#changed()
+  }
+
+  #trim () {
+    const { maxEvents, maxBytes } = this.#config.queue
+    const stats = this.stats
+    while (this.#queue.length > maxEvents || stats.bytes > maxBytes) {
+      const item = /** @type {Item} */ (this.#queue.shift())
+      stats.bytes -= item.body.length
+      stats.dropped.queue_full++
+    }
+    stats.depth = this.#queue.length
+  }
+
+  /** Starts requests while there is room in the pool and something to send. */
+  #pump () {
+    const { poolSize, pipelining, batch } = this.#config
+    while (!this.#stopped && this.#active < poolSize * pipelining && this.#queue.length > 0) {
+      if (batch.maxEvents > 1 && !this.#draining && this.#queue.length < batch.maxEvents && this.stats.bytes < batch.maxBytes) {
+        // a partial batch waits for more events, up to max_delay after its oldest one
+        const oldest = /** @type {Item} */ (this.#queue.peek())
+        const wait = oldest.at + batch.maxDelayMs - Date.now()
+        if (wait > 0) {
+          this.#batchTimer ??= setTimeout(() => {
+            this.#batchTimer = undefined
+            this.#pump()
+          }, wait)
+          break
+        }
+      }
+      const items = this.#take()
+      this.#active++
+      this.stats.inflight = this.#active
+      this.#deliver(items).finally(() => {
+        this.#active--
+        this.stats.inflight = this.#active
+        this.#changed()
+        this.#pump()
+        if (this.#active === 0 && this.#queue.length === 0) this.#idle?.()
+      })
+    }
+    this.stats.depth = this.#queue.length
+  }
+
+  /** @returns {Item[]} the next request's events */
+  #take () {
+    const { maxEvents, maxBytes } = this.#config.batch
+    /** @type {Item[]} */
+    const items = []
+    let bytes = 2
+    while (items.length < maxEvents && this.#queue.length > 0) {
+      const next = /** @type {Item} */ (this.#queue.peek())
+      if (items.length > 0 && bytes + next.body.length + 1 > maxBytes) break
+      this.#queue.shift()
+      this.stats.bytes -= next.body.length
+      bytes += next.body.length + 1
+      items.push(next)
+    }
+    return items
+  }
+
+  /**
+   * One request (one event, or a batch as a JSON array) with its retries. The slot stays
+   * taken while waiting to retry, so pool_size = 1 keeps events in order.
+   * @param {readonly Item[]} items
+   */
+  async #deliver (items) {
+    const batched = this.#config.batch.maxEvents > 1
+    const body = batched ? '[' + items.map((item) => item.body).join(',') + ']' : items[0].body
+    /** @type {Delivery} */
+    const delivery = { count: items.length, lost: false }
+    this.#deliveries.add(delivery)
+    const stats = this.stats
+    // the same webhook-id on every attempt, so receivers can de-duplicate
+    /** @type {string | undefined} */
+    let id
+    try {
+      for (let attempt = 0; ; attempt++) {
+        if (this.#signer.enabled) id ??= Signer.newId()
+        const outcome = await this.#attempt(body, id, delivery)
+        if (delivery.lost) return
+        if (outcome.ok) {
+          stats.sent += items.length
+          stats.consecutiveFailures = 0
+          return
+        }
+        stats.consecutiveFailures++
+        stats.lastError = outcome.error
+        const { maxRetries, initialBackoffMs, maxBackoffMs } = this.#config.retry
+        if (!outcome.retriable || attempt >= maxRetries) {
+          stats.failed += items.length
+          this.#log('warn', 'webhook request failed; events dropped', {
+            events: items.length, error: outcome.error, attempts: attempt + 1, retriable: outcome.retriable
+          })
+          return
+        }
+        // exponential backoff with equal jitter; Retry-After wins when it asks for longer
+        const exponential = Math.min(maxBackoffMs, initialBackoffMs * 2 ** attempt)
+        const backoff = exponential / 2 + Math.random() * exponential / 2
+        const delay = Math.min(maxBackoffMs, Math.max(backoff, outcome.retryAfterMs ?? 0))
+        stats.retried += items.length
+        this.#changed()
+        await new Promise((resolve) => {
+          const timer = setTimeout(resolve, delay)
+          delivery.wake = () => {
+            clearTimeout(timer)
+            resolve(undefined)
+          }
+        })
+        delivery.wake = undefined
+        if (delivery.lost) return
+      }
+    } finally {
+      this.#deliveries.delete(delivery)
+    }
+  }
+
+  /**
+   * @param {string} body
+   * @param {string | undefined} id
+   * @param {Delivery} delivery
+   * @returns {Promise<Outcome>}
+   */
+  async #attempt (body, id, delivery) {
+    const { requestTimeoutMs, pipelining } = this.#config
+    const headers = id === undefined ? this.#headers : { ...this.#headers, ...this.#signer.headers(id, body) }
+    const controller = new AbortController()
+    delivery.controller = controller
+    const timer = setTimeout(() => controller.abort(new Error(`no complete answer within ${requestTimeoutMs} ms`)), requestTimeoutMs)
+    this.stats.requests++
+    try {
+      const response = await this.#pool.request({
+        path: this.#path,
+        method: 'POST',
+        headers,
+        body,
+        signal: controller.signal,
+        headersTimeout: requestTimeoutMs,
+        bodyTimeout: requestTimeoutMs,
+        // webhook-id makes a replay harmless, so requests may share a connection's pipeline
+        idempotent: pipelining > 1,
+        blocking: pipelining <= 1
+      })
+      // read (and forget) the answer, so the connection can carry the next request
+      await response.body.dump({ limit: MAX_RESPONSE_BYTES })
+      const status = response.statusCode
+      if (status >= 200 && status < 300) return { ok: true }
+      return { ok: false, retriable: retriableStatus(status), error: `HTTP ${status}`, retryAfterMs: parseRetryAfter(response.headers['retry-after']) }
+    } catch (err) {
+      const error = /** @type {Error & { code?: string }} */ (controller.signal.aborted ? controller.signal.reason : err)
+      const code = /** @type {{ code?: string }} */ (err).code
+      return { ok: false, retriable: true, error: code ? `${code}: ${error.message}` : error.message }
+    } finally {
+      clearTimeout(timer)
+      delivery.controller = undefined
+    }
+  }
+
+  /**
+   * Sends what is queued (partial batches at once) for up to `timeoutMs`, then gives up on
+   * the rest. The sender accepts nothing afterwards.
+   * @param {number} timeoutMs
+   * @returns {Promise<{ lost: number }>}
+   */
+  async drain (timeoutMs) {
+    this.#draining = true
+    clearTimeout(this.#batchTimer)
+    this.#batchTimer = undefined
+    this.#pump()
+    if (this.#active > 0 || this.#queue.length > 0) {
+      /** @type {NodeJS.Timeout | undefined} */
+      let timer
+      await Promise.race([
+        new Promise((resolve) => { this.#idle = () => resolve(undefined) }),
+        new Promise((resolve) => { timer = setTimeout(resolve, timeoutMs) })
+      ])
+      clearTimeout(timer)
+    }
+    this.#stopped = true
+    let lost = this.#queue.length
+    this.#queue.clear()
+    for (const delivery of this.#deliveries) {
+      delivery.lost = true
+      lost += delivery.count
+      delivery.controller?.abort(new Error('shutting down'))
+      delivery.wake?.()
+    }
+    this.stats.dropped.shutdown += lost
+    this.stats.depth = 0
+    this.stats.bytes = 0
+    this.#changed()
+    await this.#pool.destroy().catch(() => {})
+    return { lost }
+  }
+}
+
+/**
+ * Configured headers as written, plus Content-Type and User-Agent unless configured (Q16).
+ * @param {SenderConfig['headers']} configured
+ */
+function requestHeaders (configured) {
+  /** @type {Record<string, string>} */
+  const headers = {}
+  /** @param {string} name */
+  const has = (name) => configured.some((header) => header.name.toLowerCase() === name)
+  if (!has('content-type')) headers['content-type'] = 'application/json'
+  if (!has('user-agent')) headers['user-agent'] = USER_AGENT
+  for (const { name, value } of configured) headers[name] = value
+  return headers
+}
+
+/**
+ * @param {URL} url
+ * @param {SenderConfig} config
+ */
+function createPool (url, config) {
+  const { ssl } = config
+  const sni = ssl.serverNameIndication
+  const tls = url.protocol === 'https:'
+    ? {
+        ca: ssl.cacertfile ? readFileSync(ssl.cacertfile) : undefined,
+        cert: ssl.certfile ? readFileSync(ssl.certfile) : undefined,
+        key: ssl.keyfile ? readFileSync(ssl.keyfile) : undefined,
+        rejectUnauthorized: ssl.verify,
+        ...(sni === 'disable'
+          // EMQX's `disable`: the chain is still verified, the host name is not
+          ? { checkServerIdentity: () => undefined }
+          : sni
+            ? { servername: sni, checkServerIdentity: (/** @type {string} */ _host, /** @type {import('node:tls').PeerCertificate} */ cert) => checkServerIdentity(sni, cert) }
+            : {})
+      }
+    : {}
+  return new Pool(url.origin, {
+    connections: config.poolSize,
+    pipelining: config.pipelining,
+    connect: { timeout: config.connectTimeoutMs, ...tls }
+  })
+}
