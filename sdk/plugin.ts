@@ -93,6 +93,13 @@ export interface BrokerView {
   stats (): BrokerStats
   /** Publishes as the broker itself; `message.publish` does not fire for it. */
   publish (message: PublishRequest): Promise<void>
+  /**
+   * Subscribes inside the broker, without a connection: `handler` sees every message routed
+   * to `filter` (QoS as published), from clients, wills and `publish` alike, but no retained
+   * messages at subscribe time. Wildcards at the first level do not match `$` topics
+   * [MQTT-4.7.2-1]. Resolves, once the subscription is in place, with the unsubscribe function.
+   */
+  subscribe (filter: string, handler: (message: Message) => void): Promise<() => Promise<void>>
   /** Closes a client's connection; its disconnect reason is `kicked`. */
   disconnect (clientId: string): boolean
 }

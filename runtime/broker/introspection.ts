@@ -1,7 +1,7 @@
 // The read side of the broker for plugins (BrokerView): clients, subscriptions, the
 // subscription trie and counters, built from aedes' state on demand.
-import type { Aedes } from 'aedes'
-import type { QoS } from '../../sdk/events.ts'
+import type { Aedes, AedesPublishPacket } from 'aedes'
+import type { Message, QoS } from '../../sdk/events.ts'
 import type { BrokerView, ClientSummary, PublishRequest, SubscriptionInfo, TopicTreeNode } from '../../sdk/plugin.ts'
 import { connectedClients, internals } from './aedes-internals.ts'
 import type { BridgeContext } from './context.ts'
@@ -113,6 +113,21 @@ export function createBrokerView (ctx: BridgeContext, broker: Aedes, version: st
       broker.publish({
         cmd: 'publish', topic: message.topic, payload, qos: message.qos ?? 0, retain: message.retain ?? false, dup: false
       }, (err?: Error | null) => (err ? reject(err) : resolve()))
+    }),
+    subscribe: (filter: string, handler: (message: Message) => void) => new Promise<() => Promise<void>>((resolve) => {
+      const dollarSafe = filter.startsWith('+') || filter.startsWith('#')
+      const deliver = (packet: AedesPublishPacket, done: () => void) => {
+        // [MQTT-4.7.2-1] first-level wildcards never match topics starting with '$'
+        if (!(dollarSafe && packet.topic.startsWith('$'))) {
+          try {
+            handler(Object.freeze({ topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos as QoS, retain: packet.retain }))
+          } catch (err) {
+            ctx.log.error({ err, filter }, 'in-process subscriber failed')
+          }
+        }
+        done()
+      }
+      broker.subscribe(filter, deliver, () => resolve(() => new Promise<void>((unsubscribed) => broker.unsubscribe(filter, deliver, () => unsubscribed()))))
     }),
     disconnect: (clientId: string) => {
       const client = connectedClients(broker)[clientId]
