@@ -1,0 +1,197 @@
+// http-auth benchmark, run by hand (never by npm test):
+//
+//   node --import tsx bench/http-auth.ts [--reps 3] [--quick]
+//
+// Part A, connect rate: 2000 clients connect, 64 at a time, to tapmq with
+//   - no auth plugin (baseline),
+//   - http-auth against a local auth server that answers at once, cache off,
+//   - the same with the decision cache on (all clients share one credential).
+//   Goal: cached >= 0.8 x baseline.
+// Part B, isolation from a slow auth server (200 ms per answer): the publish throughput of
+//   already-connected clients (fan-in QoS 0, 10 publishers -> 1 subscriber) while 1000 new
+//   clients connect, against the same run without the connect storm. Goal: >= 0.9.
+//
+// The broker runs as its own process (the tapmq CLI, pinned to core 0 when taskset exists);
+// the load runs in separate generator processes (bench/lib, raw sockets + mqtt-packet,
+// pinned to core 1); the auth server runs in this process. All figures are ratios against a
+// baseline measured in the same invocation.
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { parseArgs } from 'node:util'
+import { LoadGenerator, machineInfo, median, type RunningTarget, type ScenarioResult, tapmqTarget } from './lib/index.ts'
+
+const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '3' }, quick: { type: 'boolean', default: false } } })
+const REPS = Math.max(1, Number(args.reps))
+const QUICK = args.quick === true
+const CONNECT_CLIENTS = QUICK ? 500 : 2000
+const STORM_CLIENTS = QUICK ? 300 : 1000
+const SLOW_MS = 200
+
+// ---- the auth server ------------------------------------------------------------------
+
+interface AuthServer {
+  readonly port: number
+  /** requests per client id prefix (the part before the first '-') */
+  readonly seen: Map<string, number>
+  total: number
+  delayMs: number
+  close (): Promise<void>
+}
+
+async function startAuthServer (): Promise<AuthServer> {
+  const state = { seen: new Map<string, number>(), total: 0, delayMs: 0 }
+  const server: Server = createServer((req, res) => {
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (chunk: string) => { body += chunk })
+    req.on('end', () => {
+      state.total++
+      const clientId = new URLSearchParams(body).get('clientid') ?? ''
+      const prefix = clientId.split('-')[0]!
+      state.seen.set(prefix, (state.seen.get(prefix) ?? 0) + 1)
+      const answer = () => res.writeHead(200, { 'content-length': '0' }).end()
+      if (state.delayMs > 0) setTimeout(answer, state.delayMs)
+      else answer()
+    })
+  })
+  server.keepAliveTimeout = 60_000
+  server.maxRequestsPerSocket = 0
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return Object.assign(state, {
+    port: (server.address() as AddressInfo).port,
+    close: () => new Promise<void>((resolve) => { server.closeAllConnections(); server.close(() => resolve()) })
+  })
+}
+
+function httpAuthTarget (name: string, auth: AuthServer, extra: string) {
+  return tapmqTarget(name, `tapmq + http-auth (${name})`, {
+    plugins: 'plugin.http_auth = on\nplugin.http_auth.conf = auth_http.conf\n',
+    files: {
+      'auth_http.conf': [
+        'auth.http.enable = true',
+        `auth.http.auth_req.url = http://127.0.0.1:${auth.port}/mqtt/auth`,
+        'auth.http.auth_req.method = post',
+        'auth.http.auth_req.headers.content-type = application/x-www-form-urlencoded',
+        extra
+      ].join('\n') + '\n'
+    }
+  })
+}
+
+// ---- helpers ----------------------------------------------------------------------------
+
+const metric = (result: ScenarioResult, name: string) => result.metrics.find((m) => m.name === name)?.value ?? Number.NaN
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toFixed(digits) : 'n/a')
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+
+async function until (check: () => boolean, what: string, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!check()) {
+    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}`)
+    await sleep(20)
+  }
+}
+
+function verdict (ratio: number, goal: number): string {
+  return `${fmt(ratio, 3)} (goal >= ${goal}: ${ratio >= goal ? 'met' : 'NOT met'})`
+}
+
+// ---- main -------------------------------------------------------------------------------
+
+const started = Date.now()
+const machine = machineInfo()
+console.log(`http-auth benchmark - ${machine.cpus} cores (${machine.cpuModel}), node ${machine.node}, reps ${REPS}${QUICK ? ', quick' : ''}`)
+
+const auth = await startAuthServer()
+const generator = new LoadGenerator({ cpu: 1 })
+const stormGenerator = new LoadGenerator({ cpu: 1 })
+const running: RunningTarget[] = []
+
+try {
+  // ---- Part A: connect rate ----
+  const targets = [
+    { label: 'auth off', target: tapmqTarget('off', 'tapmq, no plugins') },
+    { label: 'http-auth uncached', target: httpAuthTarget('uncached', auth, 'auth.http.auth_req.params = username=%u,password=%P') },
+    { label: 'http-auth cached', target: httpAuthTarget('cached', auth, 'auth.http.auth_req.params = username=%u,password=%P\nauth.http.cache.enable = true') }
+  ]
+  const brokers = []
+  for (const { target } of targets) {
+    const broker = await target.start({ cpu: 0 })
+    running.push(broker)
+    brokers.push(broker)
+  }
+  const rates: number[][] = targets.map(() => [])
+  const requests: number[][] = targets.map(() => [])
+  const failures: string[] = []
+  for (let rep = 0; rep < REPS; rep++) {
+    // interleaved, so that drift over the run hits every target alike
+    for (let i = 0; i < targets.length; i++) {
+      const before = auth.total
+      const result = await generator.run('connect', brokers[i]!.address, {
+        duration: 0, warmup: 0, payload: 16, prefix: `a${rep}x${i}`, pid: brokers[i]!.pid,
+        clients: CONNECT_CLIENTS, concurrency: 64, username: 'bench', password: 'bench-secret'
+      })
+      if (!result.valid) failures.push(`${targets[i]!.label}: ${result.invalidReason}`)
+      rates[i]!.push(metric(result, 'connect rate'))
+      requests[i]!.push(auth.total - before)
+    }
+  }
+  for (const broker of brokers) await broker.stop()
+  running.length = 0
+
+  console.log(`\nA. connect rate: ${CONNECT_CLIENTS} clients, 64 at a time, auth server answering at once (median of ${REPS})`)
+  const base = median(rates[0]!)
+  for (let i = 0; i < targets.length; i++) {
+    const value = median(rates[i]!)
+    console.log(`  ${targets[i]!.label.padEnd(20)} ${fmt(value).padStart(7)} conn/s   x${fmt(value / base, 3)} of auth off   runs ${rates[i]!.map((r) => fmt(r)).join(', ')}   auth requests per run ${requests[i]!.join(', ')}`)
+  }
+  console.log(`  cached / auth off:   ${verdict(median(rates[2]!) / base, 0.8)}`)
+  console.log(`  uncached / auth off: ${fmt(median(rates[1]!) / base, 3)}`)
+  for (const failure of failures) console.log(`  INVALID RUN ${failure}`)
+
+  // ---- Part B: publish throughput during a connect storm on a slow auth server ----
+  auth.delayMs = SLOW_MS
+  const slow = httpAuthTarget('slow', auth, 'auth.http.auth_req.params = clientid=%c,username=%u,password=%P\nauth.http.timeout = 30s')
+  const broker = await slow.start({ cpu: 0 })
+  running.push(broker)
+  const flow = { duration: 5, warmup: 1, payload: 64, pid: broker.pid, username: 'bench', password: 'bench-secret' }
+  const quiet: number[] = []
+  const stormy: number[] = []
+  const notes: string[] = []
+  for (let rep = 0; rep < Math.min(REPS, 2); rep++) {
+    const alone = await generator.run('fanin0', broker.address, { ...flow, prefix: `q${rep}` })
+    if (!alone.valid) notes.push(`quiet run ${rep}: ${alone.invalidReason}`)
+    quiet.push(metric(alone, 'fan-in QoS 0'))
+    notes.push(`quiet ${rep}: broker ${fmt(alone.brokerCpu ?? NaN, 2)} cores, generator ${fmt(alone.generatorCpu, 2)} cores${alone.generatorBound ? ' (generator-bound)' : ''}`)
+
+    // the flow's 11 clients connect first (200 ms each); the storm starts once they are in
+    const prefix = `s${rep}`
+    const during = generator.run('fanin0', broker.address, { ...flow, prefix })
+    await until(() => (auth.seen.get(prefix) ?? 0) >= 11, 'the flow clients to connect', 30_000)
+    const stormStart = performance.now()
+    const storm = stormGenerator.run('connect', broker.address, {
+      duration: 0, warmup: 0, payload: 16, prefix: `storm${rep}`, pid: broker.pid,
+      clients: STORM_CLIENTS, concurrency: 64, username: 'bench', password: 'bench-secret'
+    }).then((result) => ({ result, seconds: (performance.now() - stormStart) / 1000 }))
+    const [withStorm, stormDone] = await Promise.all([during, storm])
+    if (!withStorm.valid) notes.push(`storm run ${rep}: ${withStorm.invalidReason}`)
+    if (!stormDone.result.valid) notes.push(`storm ${rep}: ${stormDone.result.invalidReason}`)
+    stormy.push(metric(withStorm, 'fan-in QoS 0'))
+    notes.push(`storm run ${rep}: broker ${fmt(withStorm.brokerCpu ?? NaN, 2)} cores, generator ${fmt(withStorm.generatorCpu, 2)} cores${withStorm.generatorBound ? ' (generator-bound)' : ''}`)
+    notes.push(`storm ${rep}: ${STORM_CLIENTS} connects in ${fmt(stormDone.seconds, 1)} s (${fmt(metric(stormDone.result, 'connect rate'))} conn/s, CONNACK p50 ${fmt(metric(stormDone.result, 'CONNACK p50'))} ms); the flow measured ${flow.warmup}-${flow.warmup + flow.duration} s after its clients were in`)
+  }
+  await broker.stop()
+  running.length = 0
+
+  console.log(`\nB. fan-in QoS 0 (10 pub -> 1 sub, 64 B) with a ${SLOW_MS} ms auth server, ${STORM_CLIENTS} clients connecting meanwhile`)
+  console.log(`  without storm: ${fmt(median(quiet))} msg/s   runs ${quiet.map((v) => fmt(v)).join(', ')}`)
+  console.log(`  with storm:    ${fmt(median(stormy))} msg/s   runs ${stormy.map((v) => fmt(v)).join(', ')}`)
+  console.log(`  with / without: ${verdict(median(stormy) / median(quiet), 0.9)}`)
+  for (const note of notes) console.log(`  ${note}`)
+  console.log(`\nauth requests answered: ${auth.total}; total time ${fmt((Date.now() - started) / 1000, 1)} s`)
+} finally {
+  for (const broker of running) await broker.stop().catch(() => {})
+  await generator.close()
+  await stormGenerator.close()
+  await auth.close()
+}
