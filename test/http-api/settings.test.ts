@@ -1,8 +1,9 @@
 // Where the server's settings come from: the main config file, NanoMQ's environment
 // variables, reload; idle unless enabled; the password only through config.secret.
 import { Writable } from 'node:stream'
-import { connect } from 'node:net'
+import { connect, createServer } from 'node:net'
 import test from 'ava'
+import httpApi from '../../plugins/http-api/index.ts'
 import { boot, type BootOptions } from '../../runtime/boot.ts'
 import { createLogger } from '../../runtime/logger.ts'
 import { definePlugin } from '../../sdk/index.ts'
@@ -131,4 +132,15 @@ test('config.secret is only for keys a plugin declares', async (t) => {
   const broker = await startTestBroker({ plugins: [nosy] })
   t.teardown(() => broker.close())
   t.like(error, { code: 'TAPMQ_ERR_PLUGIN_SECRET' })
+})
+
+test('a taken port fails the start, and the error names the address', async (t) => {
+  const squatter = createServer()
+  await new Promise<void>((resolve) => squatter.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => new Promise<void>((resolve) => squatter.close(() => resolve())))
+  const { port } = squatter.address() as { port: number }
+  await t.throwsAsync(startTestBroker({ plugins: [{ plugin: httpApi, options: { enable: true, port } }] }), {
+    code: 'TAPMQ_ERR_PLUGIN_SETUP',
+    message: new RegExp(`cannot listen on 127\\.0\\.0\\.1:${port}`)
+  })
 })
