@@ -1,11 +1,14 @@
 // While the upstream is away: QoS 1/2 messages wait in a bounded buffer (in a file when
 // durable), QoS 0 messages are dropped and counted; everything buffered goes up, in order,
 // once the upstream is back.
+import { existsSync } from 'node:fs'
+import { join } from 'node:path'
 import test from 'ava'
+import bridgePlugin from '../../plugins/bridge/index.ts'
 import type { PublishEvent } from '../../sdk/index.ts'
 import { tapping, testBroker } from '../helpers/broker.ts'
 import { connectClient, Recorder, settle, tmpDir } from '../helpers/mqtt.ts'
-import { bridgeConfig, bridgeStatus, edgeBroker, freePort, waitBridge, waitCounter } from './helpers.ts'
+import { bridgeConfig, bridgeStatus, brokerWithConfig, edgeBroker, freePort, waitBridge, waitCounter } from './helpers.ts'
 
 /** A tapmq upstream on a given port that records what its clients publish. */
 async function upstreamOn (t: Parameters<typeof testBroker>[0], port: number) {
@@ -97,4 +100,16 @@ test('a memory buffer is not kept across a restart', async (t) => {
   await first.close()
   const second = await edgeBroker(t, bridges, { config: { data_dir: dataDir } })
   t.is(bridgeStatus(second).counters.default_queued, 0)
+})
+
+test('queue.durable = auto: a file under data_dir/bridge when the broker runs with persistence = embedded, memory otherwise', async (t) => {
+  const port = await freePort()
+  for (const persistence of ['embedded', 'memory'] as const) {
+    const dataDir = await tmpDir(t)
+    const tapmq = await brokerWithConfig(t, { data_dir: dataDir, persistence }, [{
+      plugin: bridgePlugin, options: { bridges: [bridgeConfig(`mqtt-tcp://127.0.0.1:${port}`, { forwards: ['up/#'] })] }
+    }])
+    t.is(existsSync(join(dataDir, 'bridge', 'default.sqlite')), persistence === 'embedded', persistence)
+    await tapmq.stop()
+  }
 })

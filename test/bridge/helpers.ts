@@ -7,9 +7,14 @@ import { writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { userInfo } from 'node:os'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import mqtt from 'mqtt'
 import bridgePlugin from '../../plugins/bridge/index.ts'
-import type { PluginStatus } from '../../sdk/index.ts'
+import { loadConfig } from '../../runtime/config/load.ts'
+import { createLogger } from '../../runtime/logger.ts'
+import type { PluginEntry } from '../../runtime/plugins/plugins-file.ts'
+import { Tapmq } from '../../runtime/tapmq.ts'
+import type { PluginStatus, TapmqPlugin } from '../../sdk/index.ts'
 import type { TestBroker, TestBrokerOptions } from '../../sdk/testing.ts'
 import { testBroker } from '../helpers/broker.ts'
 import { type Teardown, tmpDir, until, WAIT_MS } from '../helpers/mqtt.ts'
@@ -108,3 +113,23 @@ export async function startMosquitto (t: Teardown, options: { port?: number, per
 }
 
 export const SKIP_MOSQUITTO = `${MOSQUITTO} is missing: apt-get install mosquitto`
+
+/**
+ * A Tapmq built the way the CLI builds it, so that plugins' `host.config` sees `settings`
+ * (startTestBroker leaves that view empty); stopped at teardown.
+ */
+export async function brokerWithConfig (t: Teardown, settings: Record<string, string>, plugins: Array<{ plugin: TapmqPlugin, options: unknown }>): Promise<Tapmq> {
+  const { broker: config, conf } = loadConfig({
+    env: {},
+    cli: Object.entries({ url: 'nmq-tcp://127.0.0.1:0', ...settings }).map(([key, value]) => ({ key, value, flag: 'test' }))
+  })
+  const entries: PluginEntry[] = plugins.map(({ plugin, options }, i) => ({
+    id: plugin.name, enabled: true, source: plugin.name, optional: false, inline: [],
+    location: { file: 'test', line: i + 1 }, baseDir: process.cwd(), preloaded: { plugin, options }
+  }))
+  const sink = new Writable({ write (_chunk, _encoding, done) { done() } })
+  const tapmq = new Tapmq({ config, conf, plugins: entries, log: createLogger(config.log, sink) })
+  await tapmq.start()
+  t.teardown(() => tapmq.stop())
+  return tapmq
+}
