@@ -34,6 +34,8 @@ export function Chart ({ series, data, height = 220, unit = '', integer = false 
       height,
       cursor: { drag: { x: false, y: false } },
       legend: { live: true },
+      // away from the cursor, the legend shows the latest values
+      hooks: { setCursor: [(u) => { if (u.cursor.idx == null) u.setLegend({ idx: u.data[0].length - 1 }) }] },
       scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(integer ? 4 : 1, Math.ceil(max * 1.15))] } },
       axes: [
         { stroke: '#64748b', grid: { stroke: '#eef2f6' }, ticks: { stroke: '#e2e8f0' } },
@@ -64,7 +66,10 @@ export function Chart ({ series, data, height = 220, unit = '', integer = false 
   }, [series, height, unit, integer])
 
   useEffect(() => {
-    plot.current?.setData(data)
+    const chart = plot.current
+    if (!chart) return
+    chart.setData(data)
+    if (chart.cursor.idx == null) chart.setLegend({ idx: data[0].length - 1 })
   }, [data])
 
   return <div class="chart" ref={host} />

@@ -68,23 +68,25 @@ function Shell ({ credentials, logout }: { credentials: Credentials, logout: (wh
   return (
     <div class="layout">
       <aside class="sidebar">
-        <div class="brand"><span class="brand-mark" />tapmq</div>
-        <nav aria-label="Sections">
-          {ROUTES.map((r) => (
-            <a key={r.path} href={`#/${r.path}`} class={r.path === route ? 'active' : ''} aria-current={r.path === route ? 'page' : undefined}>
-              {r.title}
-            </a>
-          ))}
-        </nav>
-        <div class="sidebar-foot">
-          {broker.data
-            ? (
-              <>
-                <div><span class={`dot ${broker.error ? 'dot-bad' : 'dot-ok'}`} />{broker.error ? 'unreachable' : broker.data.node_status}</div>
-                <div class="muted">version {broker.data.version}</div>
-              </>
-              )
-            : <div class="muted">connecting…</div>}
+        <div class="sidebar-inner">
+          <div class="brand"><span class="brand-mark" />tapmq</div>
+          <nav aria-label="Sections">
+            {ROUTES.map((r) => (
+              <a key={r.path} href={`#/${r.path}`} class={r.path === route ? 'active' : ''} aria-current={r.path === route ? 'page' : undefined}>
+                {r.title}
+              </a>
+            ))}
+          </nav>
+          <div class="sidebar-foot">
+            {broker.data
+              ? (
+                <>
+                  <div><span class={`dot ${broker.error ? 'dot-bad' : 'dot-ok'}`} />{broker.error ? 'unreachable' : broker.data.node_status}</div>
+                  <div class="muted">version {broker.data.version}</div>
+                </>
+                )
+              : <div class="muted">connecting…</div>}
+          </div>
         </div>
       </aside>
       <main class="content">

@@ -95,15 +95,9 @@ export function searchTree (root: TreeNode, query: string): TreeSearch {
   return { visible, matched }
 }
 
-/** Every filter of the tree, root excluded: for "expand all". */
-export function allFilters (root: TreeNode): string[] {
-  const out: string[] = []
-  const walk = (node: TreeNode) => {
-    if (node !== root) out.push(node.filter)
-    node.children.forEach(walk)
-  }
-  walk(root)
-  return out
+/** Filters somebody subscribes to, in the whole tree. */
+export function subscribedFilters (node: TreeNode): number {
+  return (node.clientid.length > 0 ? 1 : 0) + node.children.reduce((sum, child) => sum + subscribedFilters(child), 0)
 }
 
 /** Subscriptions in the whole subtree (a node's own plus its descendants'). */

@@ -3,7 +3,11 @@
 import { useCallback, useEffect, useRef, useState } from 'preact/hooks'
 import { type Api, ApiError, type MetricsReply } from './api.ts'
 
-export const POLL_MS = 2000
+/** How often views refresh: 2 s, or `?refresh=<seconds>` in the page URL (0.5 to 60). */
+export const POLL_MS = ((): number => {
+  const seconds = Number(new URLSearchParams(location.search).get('refresh') ?? '')
+  return Number.isFinite(seconds) && seconds >= 0.5 ? Math.min(seconds, 60) * 1000 : 2000
+})()
 
 export interface Polled<T> {
   readonly data: T | undefined

@@ -48,7 +48,7 @@ export function Clients ({ api, onUnauthorized }: { api: Api, onUnauthorized: ()
       <Card
         title={<>Clients {data && <span class="count">{data.clients.length}</span>}</>}
         actions={
-          <input type="search" class="search" placeholder="Filter by id, user, address or topic" aria-label="Filter clients"
+          <input type="search" class="search" placeholder="Filter by id, user, address, topic" aria-label="Filter clients"
             value={query} onInput={(e) => setQuery(e.currentTarget.value)} />
         }
       >
@@ -79,7 +79,10 @@ export function Clients ({ api, onUnauthorized }: { api: Api, onUnauthorized: ()
                           <td class="mono strong">{c.client_id}</td>
                           <td>{c.username === '' ? <span class="muted">–</span> : c.username}</td>
                           <td class="mono">{c.ip_address}:{c.port}</td>
-                          <td>{protocolName(c.proto_name, c.proto_ver)}{c.clean_start ? '' : <span class="muted small"> · persistent</span>}</td>
+                          <td>
+                            {protocolName(c.proto_name, c.proto_ver)}
+                            {!c.clean_start && <div class="muted small" title="clean session false: the broker keeps its session while it is away">persistent session</div>}
+                          </td>
                           <td class="num">{c.keepalive === 0 ? <span class="muted">off</span> : `${c.keepalive} s`}</td>
                           <td title={new Date(c.connected_at).toLocaleString()}>{formatDuration(data.at - c.connected_at)} ago</td>
                           <td>

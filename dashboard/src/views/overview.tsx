@@ -36,7 +36,7 @@ export function Overview ({ monitor }: { monitor: Monitor }) {
             <Stat label="connections" value={formatCount(m.connections)} />
             <Stat label="sessions" value={formatCount(m.sessions)} hint="connected clients plus persistent sessions" />
             <Stat label="subscriptions" value={formatCount(m.subscriptions)} />
-            <Stat label="topic filters" value={formatCount(m.topics)} hint="nodes of the subscription tree" />
+            <Stat label="topic nodes" value={formatCount(m.topics)} hint="nodes of the subscription tree (one per level of every filter)" />
             <Stat label="messages in / s" value={formatRate(last?.inRate)} hint={`${m['messages.received']} received in all`} />
             <Stat label="messages out / s" value={formatRate(last?.outRate)} hint={`${m['messages.sent']} sent in all`} />
             <Stat label="dropped" value={formatCount(m['messages.dropped'])} hint="messages routed to nobody: dropped by a plugin or not authorized" />

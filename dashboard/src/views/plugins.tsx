@@ -23,7 +23,8 @@ export function Plugins ({ api, onUnauthorized }: { api: Api, onUnauthorized: ()
     setPending((prev) => new Set(prev).add(plugin.id))
     try {
       const status = await api.pluginAction(plugin.id, action)
-      setNotice({ tone: 'ok', text: `${plugin.id}: ${action === 'reload' ? 'reloaded' : `${action}d`}, now ${status.state}. Runtime only: edit plugins.conf to keep it.` })
+      const done = action === 'reload' ? `reloaded; it is ${status.state}` : `is now ${status.state}`
+      setNotice({ tone: 'ok', text: `${plugin.id} ${done}. This lasts until the broker restarts: plugins.conf is unchanged.` })
     } catch (err) {
       setNotice({ tone: 'error', text: `${plugin.id}: ${action} failed: ${(err as Error).message}` })
     } finally {
@@ -61,56 +62,58 @@ function PluginCard ({ plugin, busy, onAction }: { plugin: PluginStatus, busy: b
   const rows = counterRows(plugin.counters)
   const health = plugin.health
   return (
-    <Card
-      class="plugin"
-      title={
-        <span class="plugin-title">
-          <span class="plugin-name">{plugin.id}</span>
-          <span class="muted small">v{plugin.version}</span>
-        </span>
-      }
-      actions={
-        <label class={`switch ${busy || self ? 'switch-disabled' : ''}`} title={self ? 'The HTTP API cannot disable itself: set it off in plugins.conf' : undefined}>
-          <input
-            type="checkbox"
-            role="switch"
-            aria-label={`Enable ${plugin.id}`}
-            checked={running}
-            disabled={busy || self}
-            onChange={() => onAction(running ? 'disable' : 'enable')}
-          />
-          <span class="switch-track"><span class="switch-thumb" /></span>
-          <span class="switch-label">{running ? 'On' : 'Off'}</span>
-        </label>
-      }
-    >
-      <div class="plugin-meta" data-plugin={plugin.id}>
-        {plugin.name !== plugin.id && <div class="muted small mono">{plugin.name}</div>}
-        <div class="badges">
-          <Badge tone={STATE_TONE[plugin.state]} title={plugin.detail}>{plugin.state}</Badge>
-          <Badge tone={HEALTH_TONE[health.status]} title={health.detail}>health: {health.status}</Badge>
-          <button type="button" class="btn btn-ghost btn-small" disabled={busy} onClick={() => onAction('reload')}
-            title="Re-read the plugin's config files and apply them">Reload</button>
+    <div data-plugin={plugin.id}>
+      <Card
+        class="plugin"
+        title={
+          <span class="plugin-title">
+            <span class="plugin-name">{plugin.id}</span>
+            <span class="muted small">v{plugin.version}</span>
+          </span>
+        }
+        actions={
+          <label class={`switch ${busy || self ? 'switch-disabled' : ''}`} title={self ? 'The HTTP API cannot disable itself: set it off in plugins.conf' : undefined}>
+            <input
+              type="checkbox"
+              role="switch"
+              aria-label={`Enable ${plugin.id}`}
+              checked={running}
+              disabled={busy || self}
+              onChange={() => onAction(running ? 'disable' : 'enable')}
+            />
+            <span class="switch-track"><span class="switch-thumb" /></span>
+            <span class="switch-label">{running ? 'On' : 'Off'}</span>
+          </label>
+        }
+      >
+        <div class="plugin-meta">
+          {plugin.name !== plugin.id && <div class="muted small mono">{plugin.name}</div>}
+          <div class="badges">
+            <Badge tone={STATE_TONE[plugin.state]} title={plugin.detail}>{plugin.state}</Badge>
+            <Badge tone={HEALTH_TONE[health.status]} title={health.detail}>health: {health.status}</Badge>
+            <button type="button" class="btn btn-ghost btn-small" disabled={busy} onClick={() => onAction('reload')}
+              title="Re-read the plugin's config files and apply them">Reload</button>
+          </div>
+          {(health.detail ?? plugin.detail) && <div class="plugin-detail">{health.detail ?? plugin.detail}</div>}
         </div>
-        {(health.detail ?? plugin.detail) && <div class="plugin-detail">{health.detail ?? plugin.detail}</div>}
-      </div>
-      {rows.length === 0
-        ? <div class="muted small">No counters.</div>
-        : (
-          <dl class="counters">
-            {rows.map((row) => (
-              <div class={`counter ${row.derived ? 'counter-derived' : ''}`} key={row.label}>
-                <dt>{row.label}</dt>
-                <dd>{row.value}</dd>
-              </div>
-            ))}
-          </dl>
-          )}
-      {plugin.hooks.length > 0 && (
-        <div class="hooks small muted" title="hooks this plugin taps">
-          taps {plugin.hooks.map((hook) => <code key={hook}>{hook}</code>)}
-        </div>
-      )}
-    </Card>
+        {rows.length === 0
+          ? <div class="muted small">No counters.</div>
+          : (
+            <dl class="counters">
+              {rows.map((row) => (
+                <div class={`counter ${row.derived ? 'counter-derived' : ''}`} key={row.label}>
+                  <dt>{row.label}</dt>
+                  <dd>{row.value}</dd>
+                </div>
+              ))}
+            </dl>
+            )}
+        {plugin.hooks.length > 0 && (
+          <div class="hooks small muted" title="hooks this plugin taps">
+            taps {plugin.hooks.map((hook) => <code key={hook}>{hook}</code>)}
+          </div>
+        )}
+      </Card>
+    </div>
   )
 }

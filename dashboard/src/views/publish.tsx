@@ -30,6 +30,10 @@ export function Publish ({ api, onUnauthorized }: { api: Api, onUnauthorized: ()
   return (
     <div class="stack narrow">
       <Card title="Publish a message">
+        <p class="muted help">
+          The broker publishes the message as itself: subscribers get it like any other, and
+          retained messages replace the topic's current one.
+        </p>
         <form class="form" onSubmit={(e) => void submit(e)}>
           <label class="field">
             <span>Topic</span>

@@ -4,7 +4,7 @@ import type { JSX } from 'preact'
 import { useMemo, useRef, useState } from 'preact/hooks'
 import type { Api, TopicStats } from '../api.ts'
 import {
-  filterRate, formatCount, formatRate, ratesBetween, type Sample, searchTree, subtreeSubscribers, type TreeNode, type TreeSearch
+  filterRate, formatCount, formatRate, ratesBetween, type Sample, searchTree, subscribedFilters, subtreeSubscribers, type TreeNode, type TreeSearch
 } from '../model.ts'
 import { usePoll } from '../poll.ts'
 import { Card, Empty, ErrorBanner, Loading } from '../ui.tsx'
@@ -71,7 +71,7 @@ export function Topics ({ api, onUnauthorized }: { api: Api, onUnauthorized: () 
             depth={depth}
             open={open}
             matched={search.matched.has(child.filter)}
-            rate={rates ? filterRate(child.filter, rates) : undefined}
+            rates={rates}
             onToggle={() => toggle(child, depth)}
           />
         )
@@ -86,7 +86,7 @@ export function Topics ({ api, onUnauthorized }: { api: Api, onUnauthorized: () 
     <div class="stack">
       <ErrorBanner error={error} />
       <Card
-        title="Topic tree"
+        title={<>Topic filters {data && <span class="count" title="filters with at least one subscriber">{subscribedFilters(data.tree)}</span>}</>}
         actions={
           <>
             <input
@@ -116,7 +116,7 @@ export function Topics ({ api, onUnauthorized }: { api: Api, onUnauthorized: () 
                   <span>Topic filter</span>
                   <span class="num">Subscribers</span>
                   <span class="num">Retained</span>
-                  <span class="num" title="messages per second published to topics this filter matches">Msg / s</span>
+                  <span class="num" title="messages per second published to topics this filter matches (grey: to topics below a level nobody subscribes to)">Msg / s</span>
                 </div>
                 {rows.length === 0
                   ? <Empty title="Nothing matches">No topic filter or client id contains “{query.trim()}”.</Empty>
@@ -133,16 +133,19 @@ export function Topics ({ api, onUnauthorized }: { api: Api, onUnauthorized: () 
   )
 }
 
-function TreeRow ({ node, depth, open, matched, rate, onToggle }: {
+function TreeRow ({ node, depth, open, matched, rates, onToggle }: {
   node: TreeNode
   depth: number
   open: boolean
   matched: boolean
-  rate: number | undefined
+  rates: ReadonlyMap<string, number> | undefined
   onToggle: () => void
 }) {
   const leaf = node.children.length === 0
   const ids = node.clientid
+  // where someone subscribes: what they receive; elsewhere: all the traffic below this level
+  const branch = ids.length === 0 && !node.filter.endsWith('#')
+  const rate = rates ? filterRate(branch ? `${node.filter}/#` : node.filter, rates) : undefined
   const shown = ids.slice(0, 3)
   return (
     <div
@@ -174,7 +177,12 @@ function TreeRow ({ node, depth, open, matched, rate, onToggle }: {
             )}
       </span>
       <span class="num">{node.retained === 0 ? <span class="muted">0</span> : formatCount(node.retained)}</span>
-      <span class="num">{formatRate(rate)}</span>
+      <span
+        class={`num ${branch ? 'muted' : ''}`}
+        title={branch ? `messages per second published to topics under ${node.filter}/` : `messages per second published to topics ${node.filter} matches`}
+      >
+        {formatRate(rate)}
+      </span>
     </div>
   )
 }
