@@ -104,6 +104,8 @@ export class HttpClient {
   readonly #maxBody: number
   readonly #maxOutstanding: number
   #outstanding = 0
+  #closed = false
+  #idle?: () => void
 
   constructor (options: Options) {
     const agent = { keepAlive: true, maxSockets: options.poolSize, maxFreeSockets: options.poolSize, scheduling: 'lifo' as const }
@@ -140,6 +142,7 @@ export class HttpClient {
   }
 
   async send (request: Prepared): Promise<RawResponse> {
+    if (this.#closed) throw new CheckFailure('http-auth is shutting down')
     if (this.#outstanding >= this.#maxOutstanding) {
       throw new CheckFailure(`too many auth requests pending (${this.#outstanding})`)
     }
@@ -168,10 +171,21 @@ export class HttpClient {
       }
     } finally {
       this.#outstanding--
+      if (this.#outstanding === 0) this.#idle?.()
     }
   }
 
-  close (): void {
+  /** Lets requests in flight finish for up to `graceMs` (their clients are waiting), then closes the pool. */
+  async close (graceMs: number): Promise<void> {
+    this.#closed = true
+    if (this.#outstanding > 0) {
+      let timer: NodeJS.Timeout | undefined
+      await new Promise<void>((resolve) => {
+        this.#idle = resolve
+        timer = setTimeout(resolve, graceMs)
+      })
+      clearTimeout(timer)
+    }
     this.#agents.http.destroy()
     this.#agents.https.destroy()
   }

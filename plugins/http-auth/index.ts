@@ -185,8 +185,9 @@ class HttpAuth {
     return { status: 'degraded' as const, detail: `${this.#failuresInARow} failed requests in a row; last: ${this.#lastFailure}` }
   }
 
-  close (): void {
-    this.#client.close()
+  async close (): Promise<void> {
+    // a reload or shutdown lets the checks in flight answer their clients first (bounded)
+    await this.#client.close(Math.min(2000, this.options.timeout + this.options.connectTimeout || 2000))
     this.#cache?.clear()
   }
 }

@@ -7,7 +7,7 @@ import test from 'ava'
 import { Conf, definePlugin, STAGE } from '../../sdk/index.ts'
 import { startTestBroker } from '../../sdk/testing.ts'
 import httpAuth from '../../plugins/http-auth/index.ts'
-import { AuthServer, brokerWith, connackCode, counters, logText, tmpDir } from './helpers.ts'
+import { AuthServer, brokerWith, connackCode, counters, gate, logText, tmpDir } from './helpers.ts'
 
 /** The block from the NanoMQ 0.8.0 release notes, byte for byte except the port. */
 const RELEASE_NOTES_BLOCK = `## whether turn on HTTP Auth plugin
@@ -173,4 +173,24 @@ test('the password appears in no log line, error or metric', async (t) => {
   t.false(logText(broker).includes(password))
   t.false(JSON.stringify(broker.tapmq.plugins.status('tapmq:http-auth')).includes(password))
   t.false((await broker.tapmq.metrics.registry.metrics()).includes(password))
+})
+
+test('disabling the plugin lets a check in flight answer its client; later connects are not asked', async (t) => {
+  const release = gate()
+  const server = await AuthServer.start(t, async (_req, res) => {
+    await release.opened
+    res.writeHead(403).end()
+  })
+  const broker = await brokerWith(t, { authReq: { url: server.url(), params: 'username=%u' } })
+  const pending = connackCode(t, broker.url, { username: 'in-flight' })
+  await server.waitFor(1)
+  // close starts at once and waits for the request in flight
+  const disabling = broker.tapmq.plugins.disable('tapmq:http-auth')
+  release.open()
+  t.is(await pending, 5)
+  await disabling
+  t.is(broker.tapmq.plugins.status('tapmq:http-auth').state, 'disabled')
+  // nobody asks the server any more: allow_anonymous (true) decides
+  t.is(await connackCode(t, broker.url, { username: 'later' }), 0)
+  t.is(server.seen.length, 1)
 })
