@@ -11,6 +11,8 @@ const OPTIONS = {
   plugins: { type: 'string' },
   webhook: { type: 'string' },
   auth_http: { type: 'string' },
+  bridge: { type: 'string' },
+  gateway: { type: 'string' },
   url: { type: 'string' },
   http: { type: 'boolean' },
   port: { type: 'string', short: 'p' },
@@ -95,6 +97,9 @@ Files:
   --plugins <file>     plugin list (default: plugins.conf beside the main config)
   --webhook <file>     enable the webhook plugin with this web_hook.conf (NanoMQ flag)
   --auth_http <file>   enable the http-auth plugin with this auth_http.conf (NanoMQ flag)
+  --bridge <file>      enable the bridge plugin with this nanomq_bridge.conf (NanoMQ flag;
+                       also $NANOMQ_BRIDGE_CONF_PATH)
+  --gateway <file>     enable the zmq-gateway plugin with this nanomq_gateway.conf
   --pid_file <file>    pid file for stop/restart/reload (key pid_file)
   --data_dir <dir>     data directory (key data_dir)
 

@@ -10,6 +10,9 @@ function bootOptions (args: ParsedArgs): BootOptions {
   const files: Array<{ id: string, aliases: string[], file: string, flag: string }> = []
   if (args.values.webhook) files.push({ id: 'webhook', aliases: ['web_hook', 'web-hook'], file: args.values.webhook, flag: '--webhook' })
   if (args.values.auth_http) files.push({ id: 'http_auth', aliases: ['http-auth', 'auth_http'], file: args.values.auth_http, flag: '--auth_http' })
+  const bridge = args.values.bridge ?? process.env.NANOMQ_BRIDGE_CONF_PATH
+  if (bridge) files.push({ id: 'bridge', aliases: [], file: bridge, flag: args.values.bridge ? '--bridge' : 'NANOMQ_BRIDGE_CONF_PATH' })
+  if (args.values.gateway) files.push({ id: 'zmq_gateway', aliases: ['zmq-gateway', 'gateway'], file: args.values.gateway, flag: '--gateway' })
   return { confFile: args.values.conf, pluginsFile: args.values.plugins, pluginFiles: files, overrides: args.overrides }
 }
 
