@@ -20,7 +20,11 @@ import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
 import { LoadGenerator, machineInfo, median, type RunningTarget, type ScenarioResult, tapmqTarget } from './lib/index.ts'
 
-const { values: args } = parseArgs({ options: { reps: { type: 'string', default: '3' }, quick: { type: 'boolean', default: false } } })
+const { values: args } = parseArgs({
+  options: { reps: { type: 'string', default: '3' }, quick: { type: 'boolean', default: false }, only: { type: 'string' } }
+})
+/** `--only a` or `--only b` runs one part */
+const PARTS = new Set(args.only ? [args.only.toLowerCase()] : ['a', 'b'])
 const REPS = Math.max(1, Number(args.reps))
 const QUICK = args.quick === true
 const CONNECT_CLIENTS = QUICK ? 500 : 2000
@@ -108,7 +112,17 @@ const stormGenerator = new LoadGenerator({ cpu: 1 })
 const running: RunningTarget[] = []
 
 try {
-  // ---- Part A: connect rate ----
+  if (PARTS.has('a')) await partA()
+  if (PARTS.has('b')) await partB()
+  console.log(`\nauth requests answered: ${auth.total}; total time ${fmt((Date.now() - started) / 1000, 1)} s`)
+} finally {
+  for (const broker of running) await broker.stop().catch(() => {})
+  await generator.close()
+  await stormGenerator.close()
+  await auth.close()
+}
+
+async function partA (): Promise<void> {
   const targets = [
     { label: 'auth off', target: tapmqTarget('off', 'tapmq, no plugins') },
     { label: 'http-auth uncached', target: httpAuthTarget('uncached', auth, 'auth.http.auth_req.params = username=%u,password=%P') },
@@ -122,6 +136,8 @@ try {
   }
   const rates: number[][] = targets.map(() => [])
   const requests: number[][] = targets.map(() => [])
+  /** broker CPU per connect in ms: less sensitive to a busy machine than the rate */
+  const cpuPerConnect: number[][] = targets.map(() => [])
   const failures: string[] = []
   for (let rep = 0; rep < REPS; rep++) {
     // interleaved, so that drift over the run hits every target alike
@@ -133,6 +149,7 @@ try {
       })
       if (!result.valid) failures.push(`${targets[i]!.label}: ${result.invalidReason}`)
       rates[i]!.push(metric(result, 'connect rate'))
+      cpuPerConnect[i]!.push(((result.brokerCpu ?? Number.NaN) / metric(result, 'connect rate')) * 1000)
       requests[i]!.push(auth.total - before)
     }
   }
@@ -143,13 +160,15 @@ try {
   const base = median(rates[0]!)
   for (let i = 0; i < targets.length; i++) {
     const value = median(rates[i]!)
-    console.log(`  ${targets[i]!.label.padEnd(20)} ${fmt(value).padStart(7)} conn/s   x${fmt(value / base, 3)} of auth off   runs ${rates[i]!.map((r) => fmt(r)).join(', ')}   auth requests per run ${requests[i]!.join(', ')}`)
+    console.log(`  ${targets[i]!.label.padEnd(20)} ${fmt(value).padStart(7)} conn/s   x${fmt(value / base, 3)} of auth off   runs ${rates[i]!.map((r) => fmt(r)).join(', ')}   broker CPU ${fmt(median(cpuPerConnect[i]!), 3)} ms/connect   auth requests per run ${requests[i]!.join(', ')}`)
   }
   console.log(`  cached / auth off:   ${verdict(median(rates[2]!) / base, 0.8)}`)
   console.log(`  uncached / auth off: ${fmt(median(rates[1]!) / base, 3)}`)
   for (const failure of failures) console.log(`  INVALID RUN ${failure}`)
+}
 
-  // ---- Part B: publish throughput during a connect storm on a slow auth server ----
+/** Part B: publish throughput during a connect storm on a slow auth server */
+async function partB (): Promise<void> {
   auth.delayMs = SLOW_MS
   const slow = httpAuthTarget('slow', auth, 'auth.http.auth_req.params = clientid=%c,username=%u,password=%P\nauth.http.timeout = 30s')
   const broker = await slow.start({ cpu: 0 })
@@ -162,7 +181,7 @@ try {
     const alone = await generator.run('fanin0', broker.address, { ...flow, prefix: `q${rep}` })
     if (!alone.valid) notes.push(`quiet run ${rep}: ${alone.invalidReason}`)
     quiet.push(metric(alone, 'fan-in QoS 0'))
-    notes.push(`quiet ${rep}: broker ${fmt(alone.brokerCpu ?? NaN, 2)} cores, generator ${fmt(alone.generatorCpu, 2)} cores${alone.generatorBound ? ' (generator-bound)' : ''}`)
+    notes.push(`quiet ${rep}: broker ${fmt(alone.brokerCpu ?? NaN, 2)} cores = ${fmt((alone.brokerCpu ?? NaN) / metric(alone, 'fan-in QoS 0') * 1e6, 1)} us/msg, generator ${fmt(alone.generatorCpu, 2)} cores${alone.generatorBound ? ' (generator-bound)' : ''}`)
 
     // the flow's 11 clients connect first (200 ms each); the storm starts once they are in
     const prefix = `s${rep}`
@@ -177,7 +196,7 @@ try {
     if (!withStorm.valid) notes.push(`storm run ${rep}: ${withStorm.invalidReason}`)
     if (!stormDone.result.valid) notes.push(`storm ${rep}: ${stormDone.result.invalidReason}`)
     stormy.push(metric(withStorm, 'fan-in QoS 0'))
-    notes.push(`storm run ${rep}: broker ${fmt(withStorm.brokerCpu ?? NaN, 2)} cores, generator ${fmt(withStorm.generatorCpu, 2)} cores${withStorm.generatorBound ? ' (generator-bound)' : ''}`)
+    notes.push(`storm run ${rep}: broker ${fmt(withStorm.brokerCpu ?? NaN, 2)} cores = ${fmt((withStorm.brokerCpu ?? NaN) / metric(withStorm, 'fan-in QoS 0') * 1e6, 1)} us/msg, generator ${fmt(withStorm.generatorCpu, 2)} cores${withStorm.generatorBound ? ' (generator-bound)' : ''}`)
     notes.push(`storm ${rep}: ${STORM_CLIENTS} connects in ${fmt(stormDone.seconds, 1)} s (${fmt(metric(stormDone.result, 'connect rate'))} conn/s, CONNACK p50 ${fmt(metric(stormDone.result, 'CONNACK p50'))} ms); the flow measured ${flow.warmup}-${flow.warmup + flow.duration} s after its clients were in`)
   }
   await broker.stop()
@@ -188,10 +207,4 @@ try {
   console.log(`  with storm:    ${fmt(median(stormy))} msg/s   runs ${stormy.map((v) => fmt(v)).join(', ')}`)
   console.log(`  with / without: ${verdict(median(stormy) / median(quiet), 0.9)}`)
   for (const note of notes) console.log(`  ${note}`)
-  console.log(`\nauth requests answered: ${auth.total}; total time ${fmt((Date.now() - started) / 1000, 1)} s`)
-} finally {
-  for (const broker of running) await broker.stop().catch(() => {})
-  await generator.close()
-  await stormGenerator.close()
-  await auth.close()
 }
