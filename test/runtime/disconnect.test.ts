@@ -4,7 +4,7 @@ import test from 'ava'
 import type { DisconnectEvent, DisconnectReason, SessionTerminatedEvent } from '../../sdk/index.ts'
 import type { TestBroker } from '../../sdk/testing.ts'
 import { testBroker } from '../helpers/broker.ts'
-import { type HookRecording, recordingPlugin } from '../helpers/hooks.ts'
+import { foreignPart, type HookRecording, recordingPlugin } from '../helpers/hooks.ts'
 import { connectClient, once, RawClient, settle, type Teardown, within } from '../helpers/mqtt.ts'
 
 async function setup (t: Teardown, config: Record<string, string> = {}): Promise<{ broker: TestBroker, rec: HookRecording }> {
@@ -47,6 +47,7 @@ test('normal: the client sends DISCONNECT', async (t) => {
   t.deepEqual(event.peer, { address: '127.0.0.1', port: localPort, listenerPort: broker.port, transport: 'tcp' })
   t.is(typeof event.ts, 'number')
   t.true(Object.isFrozen(event))
+  t.is(foreignPart(event), undefined)
   const [terminated, ...more] = terminations(rec, 'n1')
   t.like(terminated, { clientId: 'n1', username: 'nora', reason: 'normal' })
   t.is(more.length, 0)
@@ -162,17 +163,26 @@ test('slow_consumer: a subscriber that never reads is dropped after drain_timeou
   slow.socket.pause()
   const publisher = await connectClient(t, broker.url, { clientId: 'flooder' })
   const payload = Buffer.alloc(256 * 1024, 0x61)
-  const gone = rec.of<DisconnectEvent>('client.disconnected').find((e) => e.clientId === 'slow')
-  let stop = false
-  void gone.then(() => { stop = true }, () => { stop = true })
+  const gone = () => rec.of<DisconnectEvent>('client.disconnected').list.some((e) => e.clientId === 'slow')
   // bounded: at most 400 × 256 KB, far more than the socket buffers hold
-  for (let i = 0; i < 400 && !stop; i++) {
+  for (let i = 0; i < 400 && !gone(); i++) {
     await publisher.publishAsync('flood', payload, { qos: 0 })
     if (i % 20 === 19) await settle(10)
   }
-  const event = await gone
+  const event = await rec.of<DisconnectEvent>('client.disconnected').find((e) => e.clientId === 'slow')
   expectReason(t, event, 'slow_consumer')
   t.is(event.detail, 'drain timeout')
   t.true(publisher.connected, 'the publisher is not affected')
   t.is(broker.broker.client('slow'), undefined)
+})
+
+test('protocol_error: over WebSocket too, a packet larger than max_packet_size closes the connection', async (t) => {
+  const rec = recordingPlugin()
+  const broker = await testBroker(t, { plugins: [rec.plugin], config: { max_packet_size: '1' }, websocket: true })
+  const client = await connectClient(t, broker.wsUrl!, { clientId: 'ws-big' })
+  const closed = once(client, 'close')
+  client.publish('big', Buffer.alloc(4096), { qos: 0 })
+  await closed
+  const event = await disconnectOf(t, broker, rec, 'ws-big')
+  expectReason(t, event, 'protocol_error')
 })

@@ -167,3 +167,11 @@ test('a throwing tap in one plugin does not stop the next plugin tapping the sam
   await connectClient(t, broker.url, { clientId: 'c1' })
   t.deepEqual(await seen.count(1), ['c1'])
 })
+
+test('a per-tap timeout overrides hook_timeout for that tap', async (t) => {
+  const slow = tapping('slow-auth', (hooks) => hooks.auth.tapPromise({ name: 'slow-auth', timeout: 200 }, () => new Promise<undefined>(() => {})))
+  // hook_timeout is long: only the tap's own 200 ms can answer within the 5 s wait
+  const broker = await testBroker(t, { plugins: [slow], config: { hook_timeout: '60s' } })
+  t.is((await connectRefused(t, broker.url, { clientId: 'c' })).code, 3)
+  t.regex(await metric(broker, 'tapmq_hook_timeouts_total'), /\{plugin="slow-auth",hook="auth"\} 1\b/)
+})

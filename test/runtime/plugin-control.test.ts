@@ -123,3 +123,26 @@ test('a disabled plugin lets its hooks go quiet for connects too', async (t) => 
   await received
   t.deepEqual(seen.list, ['one'])
 })
+
+test('taps made after an await in an async setup belong to the plugin and are disabled with it', async (t) => {
+  const seen = new Recorder<string>()
+  const lazy = definePlugin({
+    name: 'lazy',
+    version: '1.0.0',
+    async setup (host) {
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      host.hooks.client.connected.tap('lazy', (event) => seen.push(event.clientId))
+    }
+  })
+  const broker = await testBroker(t, { plugins: [lazy] })
+  t.deepEqual(broker.tapmq.plugins.status('lazy').hooks, ['client.connected'])
+  await connectClient(t, broker.url, { clientId: 'one' })
+  await seen.count(1)
+  await broker.tapmq.plugins.disable('lazy')
+  const two = await connectClient(t, broker.url, { clientId: 'two' })
+  const received = nextMessage(two)
+  await two.subscribeAsync('x')
+  await two.publishAsync('x', 'round trip')
+  await received
+  t.deepEqual(seen.list, ['one'])
+})
