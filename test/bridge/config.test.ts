@@ -169,3 +169,10 @@ test('from plugins.conf: the bridge reads its file and connects two named bridge
   t.true(edge.plugins.status('bridge').counters.a_forwarded_total! >= 1)
   t.true(edge.plugins.status('bridge').counters.b_forwarded_total! >= 1)
 })
+
+test('the stock etc/bridge.conf parses, with its bridge off', (t) => {
+  const file = new URL('../../etc/bridge.conf', import.meta.url).pathname
+  t.deepEqual(parse(Conf.fromFile(file)), { bridges: [] })
+  const on = Conf.fromFile(file).with([{ key: 'bridge.mqtt.bridge_mode', value: 'true', location: { file: 'test', line: 0 } }])
+  t.like(parse(on).bridges[0], { name: 'default', forwards: ['topic1/#', 'topic2/#'], parallel: 2 })
+})

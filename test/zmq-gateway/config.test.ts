@@ -80,3 +80,13 @@ test('a gateway with neither a pub nor a sub topic is refused', async (t) => {
   const file = await confFile(t, 'gateway.zmq.sub.address=tcp://127.0.0.1:5560\n')
   t.throws(() => parse(Conf.fromFile(file)), { code: 'TAPMQ_ERR_CONF_MISSING', message: /gateway\.mqtt\.forward is required/ })
 })
+
+test('the stock etc/gateway.conf parses: in process, NanoMQ topics and endpoints', (t) => {
+  const options = parse(Conf.fromFile(new URL('../../etc/gateway.conf', import.meta.url).pathname))
+  t.like(options, {
+    mqtt: { address: undefined },
+    pubTopic: 'topic/pub',
+    subTopic: 'topic/sub',
+    zmq: { subAddress: 'tcp://127.0.0.1:5560', pubAddress: 'tcp://127.0.0.1:5559', subPrefix: '' }
+  })
+})
