@@ -4,13 +4,16 @@
 // Writes run at once inside a transaction that stays open until the end of the current
 // event-loop turn (group commit): one COMMIT, and with `sync = full` one fsync, covers
 // every write of that turn. Two kinds of write:
-//   - durable: the promise resolves after the COMMIT that contains the write. Everything
-//     aedes acknowledges right after the write: SUBACK, UNSUBACK, PUBCOMP, and a message
-//     id given to a subscriber (outgoingUpdate) before the PUBLISH is sent.
+//   - durable: the promise resolves after the COMMIT that contains the write. Used where
+//     aedes acknowledges or sends something right after the write: SUBACK, UNSUBACK,
+//     PUBCOMP (incomingDelPacket), wills at CONNECT/DISCONNECT, and the message id of a
+//     QoS 2 message before the PUBLISH goes to the subscriber.
 //   - staged: the promise resolves at once; the write commits with the turn. These are
 //     the steps of routing one PUBLISH (the QoS 2 dedup entry, the retained message, the
-//     offline queues), so that they commit together, and `flush()` makes them durable
-//     before tapmq acknowledges the PUBLISH (see ack-after-store.ts).
+//     offline queues), so that they commit together and `flush()` makes them durable
+//     before tapmq acknowledges the PUBLISH (see ack-after-store.ts); and what a crash
+//     may lose without breaking a QoS promise (a QoS 1 message id, a subscriber's ack:
+//     both only cause a redelivery).
 // The trie of offline subscriptions is kept in memory (as in aedes' memory store) and
 // rebuilt from the file at setup.
 import { mkdirSync } from 'node:fs'
@@ -67,11 +70,11 @@ CREATE TABLE IF NOT EXISTS subscriptions (
 CREATE INDEX IF NOT EXISTS subscriptions_by_topic ON subscriptions (topic);
 CREATE TABLE IF NOT EXISTS outgoing (
   id INTEGER PRIMARY KEY, client_id TEXT NOT NULL, broker_id TEXT, broker_counter INTEGER, message_id INTEGER,
-  packet BLOB NOT NULL);
+  packet BLOB NOT NULL, payload BLOB);
 CREATE INDEX IF NOT EXISTS outgoing_by_broker ON outgoing (client_id, broker_id, broker_counter);
 CREATE INDEX IF NOT EXISTS outgoing_by_message ON outgoing (client_id, message_id);
 CREATE TABLE IF NOT EXISTS incoming (
-  client_id TEXT NOT NULL, message_id INTEGER NOT NULL, packet BLOB NOT NULL, PRIMARY KEY (client_id, message_id)) WITHOUT ROWID;
+  client_id TEXT NOT NULL, message_id INTEGER NOT NULL, packet BLOB NOT NULL, payload BLOB, PRIMARY KEY (client_id, message_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS wills (client_id TEXT PRIMARY KEY, broker_id TEXT, packet BLOB NOT NULL) WITHOUT ROWID;
 `
 
@@ -99,6 +102,34 @@ function deferred (): Deferred {
 
 const encode = (value: unknown): Buffer => serialize(value)
 const decode = <T = StoredPacket>(blob: Buffer): T => deserialize(blob) as T
+
+/** A queued or inbound packet as stored: its fields, and its payload apart. */
+interface PackedRow {
+  /** JSON text of the fields but the payload; a v8-serialized blob of the whole packet for MQTT 5 properties */
+  packet: string | Buffer
+  /** Buffer or string, as it came; null when the packet has none (PUBREL) */
+  payload: Buffer | string | null
+}
+
+/**
+ * Queued messages are the hot path (a write per message and subscriber), so their fields
+ * go in as JSON and the payload as a BLOB of its own: several times cheaper than
+ * v8.serialize. Packets with MQTT 5 properties (Buffers inside) take the v8 path.
+ */
+function pack (packet: StoredPacket): [string | Buffer, Buffer | string | null] {
+  if (packet.properties !== undefined) return [serialize(packet), null]
+  const { payload, ...fields } = packet
+  return [JSON.stringify(fields), payload ?? null]
+}
+
+function unpack (row: PackedRow): StoredPacket {
+  if (typeof row.packet !== 'string') return decode(row.packet)
+  const packet = JSON.parse(row.packet) as StoredPacket
+  if (row.payload !== null) packet.payload = row.payload
+  // JSON drops undefined; aedes-packet sets messageId undefined on every QoS > 0 PUBLISH and on PUBREL
+  if (!('messageId' in packet) && ((packet.qos ?? 0) > 0 || packet.cmd !== 'publish')) packet.messageId = undefined
+  return packet
+}
 /** better-sqlite3 binds null, not undefined */
 const id = (value: unknown): number | null => (typeof value === 'number' ? value : null)
 
@@ -118,17 +149,19 @@ function prepareAll (db: Database.Database) {
     subsQoS: p<{ client_id: string, topic: string, qos: number, options: string }>('SELECT client_id, topic, qos, options FROM subscriptions WHERE qos > 0 ORDER BY id'),
     subClients: p<{ n: number }>('SELECT COUNT(DISTINCT client_id) AS n FROM subscriptions'),
     clientsOfTopic: p<{ client_id: string }>('SELECT client_id FROM subscriptions WHERE topic = ? ORDER BY id'),
-    outPut: p('INSERT INTO outgoing (client_id, broker_id, broker_counter, message_id, packet) VALUES (?, ?, ?, NULL, ?)'),
-    outByBroker: p<{ id: number }>('SELECT id FROM outgoing WHERE client_id = ? AND broker_id = ? AND broker_counter = ? ORDER BY id LIMIT 1'),
-    outByMessageOther: p<{ id: number }>('SELECT id FROM outgoing WHERE client_id = ? AND message_id = ? AND broker_id IS NOT ? ORDER BY id LIMIT 1'),
-    outSetMessageId: p('UPDATE outgoing SET message_id = ? WHERE id = ?'),
-    outReplace: p('UPDATE outgoing SET broker_id = ?, broker_counter = ?, message_id = ?, packet = ? WHERE id = ?'),
-    outByMessage: p<{ id: number, message_id: number | null, packet: Buffer }>('SELECT id, message_id, packet FROM outgoing WHERE client_id = ? AND message_id = ? ORDER BY id LIMIT 1'),
-    outDel: p('DELETE FROM outgoing WHERE id = ?'),
+    outPut: p('INSERT INTO outgoing (client_id, broker_id, broker_counter, message_id, packet, payload) VALUES (?, ?, ?, NULL, ?, ?)'),
+    outSetMessageId: p('UPDATE outgoing SET message_id = ? WHERE id = ' +
+      '(SELECT id FROM outgoing WHERE client_id = ? AND broker_id = ? AND broker_counter = ? ORDER BY id LIMIT 1)'),
+    outReplace: p('UPDATE outgoing SET broker_id = ?, broker_counter = ?, message_id = ?, packet = ?, payload = ? WHERE id = ' +
+      '(SELECT id FROM outgoing WHERE client_id = ? AND message_id = ? AND broker_id IS NOT ? ORDER BY id LIMIT 1)'),
+    outTake: p<PackedRow & { message_id: number | null }>('DELETE FROM outgoing WHERE id = ' +
+      '(SELECT id FROM outgoing WHERE client_id = ? AND message_id = ? ORDER BY id LIMIT 1) RETURNING message_id, packet, payload'),
     outLast: p<{ last: number | null }>('SELECT MAX(id) AS last FROM outgoing WHERE client_id = ?'),
-    outPage: p<{ id: number, message_id: number | null, packet: Buffer }>('SELECT id, message_id, packet FROM outgoing WHERE client_id = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?'),
-    inPut: p('INSERT INTO incoming (client_id, message_id, packet) VALUES (?, ?, ?) ON CONFLICT (client_id, message_id) DO UPDATE SET packet = excluded.packet'),
-    inGet: p<{ packet: Buffer }>('SELECT packet FROM incoming WHERE client_id = ? AND message_id = ?'),
+    outPage: p<PackedRow & { id: number, message_id: number | null }>('SELECT id, message_id, packet, payload FROM outgoing ' +
+      'WHERE client_id = ? AND id > ? AND id <= ? ORDER BY id LIMIT ?'),
+    inPut: p('INSERT INTO incoming (client_id, message_id, packet, payload) VALUES (?, ?, ?, ?) ' +
+      'ON CONFLICT (client_id, message_id) DO UPDATE SET packet = excluded.packet, payload = excluded.payload'),
+    inGet: p<PackedRow>('SELECT packet, payload FROM incoming WHERE client_id = ? AND message_id = ?'),
     inDel: p('DELETE FROM incoming WHERE client_id = ? AND message_id = ?'),
     inDelClient: p('DELETE FROM incoming WHERE client_id = ?'),
     willPut: p('INSERT INTO wills (client_id, broker_id, packet) VALUES (?, ?, ?) ON CONFLICT (client_id) DO UPDATE SET broker_id = excluded.broker_id, packet = excluded.packet'),
@@ -418,45 +451,42 @@ export class SqliteStore {
   async outgoingEnqueueCombi (subs: ReadonlyArray<{ clientId: string }>, packet: StoredPacket): Promise<void> {
     if (subs.length === 0) return
     this.#write((sql) => {
-      const blob = encode(new Packet(packet))
-      for (const sub of subs) sql.outPut.run(sub.clientId, packet.brokerId ?? null, id(packet.brokerCounter), blob)
+      const [meta, payload] = pack(new Packet(packet))
+      for (const sub of subs) sql.outPut.run(sub.clientId, packet.brokerId ?? null, id(packet.brokerCounter), meta, payload)
     })
   }
 
   #enqueue (sql: Statements, clientId: string, packet: StoredPacket): void {
-    sql.outPut.run(clientId, packet.brokerId ?? null, id(packet.brokerCounter), encode(new Packet(packet)))
+    sql.outPut.run(clientId, packet.brokerId ?? null, id(packet.brokerCounter), ...pack(new Packet(packet)))
   }
 
   /**
-   * durable: records the message id given to a queued message (or replaces it by its
-   * PUBREL) before aedes writes it to the subscriber. Same matching as aedes' memory store.
+   * Records the message id given to a queued message, or replaces the message by its
+   * PUBREL, before aedes writes it to the subscriber; same matching as aedes' memory store.
+   * Durable for QoS 2 (a QoS 2 message must keep its id across a restart: the subscriber
+   * may hold it awaiting PUBREL); staged for QoS 1, where a lost id only means a
+   * redelivery under a new id, which QoS 1 allows.
    */
   async outgoingUpdate (client: ClientRef, packet: StoredPacket): Promise<void> {
     this.#write((sql) => {
-      if (packet.brokerId !== undefined) {
-        const row = sql.outByBroker.get(client.id, packet.brokerId, id(packet.brokerCounter))
-        if (row) {
-          sql.outSetMessageId.run(id(packet.messageId), row.id)
-          return
-        }
-      }
-      const other = sql.outByMessageOther.get(client.id, id(packet.messageId), packet.brokerId ?? null)
-      if (!other) throw new Error('no such packet')
-      sql.outReplace.run(packet.brokerId ?? null, id(packet.brokerCounter), id(packet.messageId), encode(packet), other.id)
+      if (packet.brokerId !== undefined &&
+        sql.outSetMessageId.run(id(packet.messageId), client.id, packet.brokerId, id(packet.brokerCounter)).changes > 0) return
+      const { changes } = sql.outReplace.run(packet.brokerId ?? null, id(packet.brokerCounter), id(packet.messageId), ...pack(packet),
+        client.id, id(packet.messageId), packet.brokerId ?? null)
+      if (changes === 0) throw new Error('no such packet')
     })
-    await this.flush()
+    if (packet.qos === 2 || packet.cmd === 'pubrel') await this.flush()
   }
 
-  /** durable: the subscriber acknowledged the message */
+  /**
+   * The subscriber acknowledged the message (PUBACK, PUBCOMP). Staged: if a crash loses the
+   * delete, the message or its PUBREL is sent again, which both QoS allow.
+   */
   async outgoingClearMessageId (client: ClientRef, packet: StoredPacket): Promise<StoredPacket | undefined> {
-    const found = this.#write((sql) => {
-      const row = sql.outByMessage.get(client.id, id(packet?.messageId))
-      if (!row) return undefined
-      sql.outDel.run(row.id)
-      return outgoingPacket(row)
+    return this.#write((sql) => {
+      const row = sql.outTake.get(client.id, id(packet?.messageId))
+      return row ? outgoingPacket(row) : undefined
     })
-    await this.flush()
-    return found
   }
 
   /** The client's queue as it is now; messages queued later reach it live. */
@@ -483,14 +513,14 @@ export class SqliteStore {
   async incomingStorePacket (client: ClientRef, packet: StoredPacket): Promise<void> {
     const stored = new Packet(packet)
     stored.messageId = packet.messageId
-    this.#write((sql) => sql.inPut.run(client.id, id(packet.messageId), encode(stored)))
+    this.#write((sql) => sql.inPut.run(client.id, id(packet.messageId), ...pack(stored)))
   }
 
   async incomingGetPacket (client: ClientRef, packet: StoredPacket): Promise<StoredPacket> {
     this.#live()
     const row = this.#sql.inGet.get(client.id, id(packet.messageId))
     if (!row) throw new Error('no such packet')
-    return decode(row.packet)
+    return unpack(row)
   }
 
   /** durable: aedes sends the PUBCOMP next; a lost delete would swallow a reused message id */
@@ -562,8 +592,8 @@ export class SqliteStore {
   }
 }
 
-function outgoingPacket (row: { message_id: number | null, packet: Buffer }): StoredPacket {
-  const packet = decode(row.packet)
+function outgoingPacket (row: PackedRow & { message_id: number | null }): StoredPacket {
+  const packet = unpack(row)
   if (row.message_id !== null) packet.messageId = row.message_id
   return packet
 }
