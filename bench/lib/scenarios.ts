@@ -57,6 +57,8 @@ export interface ScenarioParams {
   readonly password?: string
   /** seconds without progress after which the drain gives up */
   readonly drainTimeout?: number
+  /** subscribers connect with clean = false: persistent sessions, so QoS > 0 goes through the session store */
+  readonly persistent?: boolean
 }
 
 export interface ScenarioDefinition {
@@ -292,6 +294,7 @@ async function flow (address: Address, params: ScenarioParams, options: FlowOpti
       const check = checks[s]
       const { client } = await WireClient.connect(address, {
         clientId: `${params.prefix}-s${s}`,
+        clean: params.persistent !== true,
         username: params.username,
         password: params.password,
         onPublish: (buf, start) => {
