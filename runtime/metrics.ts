@@ -15,7 +15,8 @@ export class MetricsRegistry {
   readonly hookTimeouts: PromCounter<'plugin' | 'hook'>
 
   constructor () {
-    collectDefaultMetrics({ register: this.registry, prefix: 'tapmq_process_' })
+    // prom-client's names already start with process_ / nodejs_: tapmq_process_cpu_seconds_total, ...
+    collectDefaultMetrics({ register: this.registry, prefix: 'tapmq_' })
     this.hookErrors = new PromCounter({
       name: 'tapmq_hook_errors_total', help: 'Hook taps that threw or rejected, by plugin and hook', labelNames: ['plugin', 'hook'], registers: [this.registry]
     })

@@ -241,9 +241,19 @@ export class Tapmq {
    * plugins), let plugins flush within shutdown_timeout, close plugins. Idempotent.
    */
   stop (): Promise<void> {
-    this.#stopping ??= this.#stop()
+    if (!this.#stopping) {
+      this.#stopping = this.#stop()
+      this.#stopping.then(this.#stopped.resolve, this.#stopped.reject)
+    }
     return this.#stopping
   }
+
+  /** Resolves once a stop finished, whoever asked for it (a signal, the HTTP API, a plugin). */
+  stopped (): Promise<void> {
+    return this.#stopped.promise
+  }
+
+  readonly #stopped = deferred()
 
   async #stop (): Promise<void> {
     this.log.info('tapmq stopping')
@@ -258,4 +268,12 @@ export class Tapmq {
     await this.#persistence.close()
     this.log.info('tapmq stopped')
   }
+}
+
+function deferred (): { promise: Promise<void>, resolve: () => void, reject: (err: Error) => void } {
+  let resolve!: () => void
+  let reject!: (err: Error) => void
+  const promise = new Promise<void>((yes, no) => { resolve = yes; reject = no })
+  promise.catch(() => {})
+  return { promise, resolve, reject }
 }

@@ -48,7 +48,7 @@ export async function startTestBroker (options: TestBrokerOptions = {}): Promise
     ...(options.websocket ? { 'websocket.enable': 'true', 'websocket.url': 'nmq-ws://127.0.0.1:0/mqtt' } : {}),
     ...options.config
   }
-  const { broker: config } = loadConfig({
+  const { broker: config, conf } = loadConfig({
     env: {},
     cli: Object.entries(settings).map(([key, value]) => ({ key, value, flag: 'startTestBroker' }))
   })
@@ -72,7 +72,7 @@ export async function startTestBroker (options: TestBrokerOptions = {}): Promise
       preloaded: { plugin, options: pluginOptions ?? {} }
     }
   })
-  const tapmq = new Tapmq({ config, plugins, log: createLogger(config.log, sink) })
+  const tapmq = new Tapmq({ config, conf, plugins, log: createLogger(config.log, sink) })
   await tapmq.start()
   const [main, ws] = tapmq.listeners
   return {

@@ -60,15 +60,17 @@ async function start (args: ParsedArgs): Promise<void> {
     }
     stopping = true
     tapmq.log.info({ signal }, 'shutting down')
-    tapmq.stop().then(() => {
-      removePidFile(pidFile)
-      process.exit(0)
-    }, (err) => {
-      tapmq.log.error({ err }, 'shutdown failed')
-      removePidFile(pidFile)
-      process.exit(1)
-    })
+    tapmq.stop().catch(() => {})
   }
+  // however the stop was asked for (a signal, the HTTP API's ctrl/stop), the process ends here
+  tapmq.stopped().then(() => {
+    removePidFile(pidFile)
+    process.exit(0)
+  }, (err) => {
+    tapmq.log.error({ err }, 'shutdown failed')
+    removePidFile(pidFile)
+    process.exit(1)
+  })
   reload = () => {
     tapmq.reload(() => readConfigs(options)).catch((err) => tapmq.log.error({ err: (err as Error).message }, 'reload failed; the running config is unchanged'))
   }

@@ -74,7 +74,7 @@ export function tapmq (args: readonly string[], env: NodeJS.ProcessEnv = {}): Ru
     child,
     output: () => stdout,
     stderr: () => stderr,
-    waitFor: (pattern, ms = 15_000) => new Promise((resolve, reject) => {
+    waitFor: (pattern, ms = 45_000) => new Promise((resolve, reject) => {
       const check = () => {
         const line = stdout.split('\n').find((candidate) => pattern.test(candidate))
         if (line === undefined) return false
@@ -90,7 +90,7 @@ export function tapmq (args: readonly string[], env: NodeJS.ProcessEnv = {}): Ru
       }, ms)
       check()
     }),
-    exited: (ms = 15_000) => Promise.race([
+    exited: (ms = 45_000) => Promise.race([
       exit,
       new Promise<never>((_resolve, reject) => setTimeout(() => reject(new Error(`still running after ${ms} ms`)), ms).unref())
     ])
