@@ -214,6 +214,7 @@ export class WebhookChannel {
       // a worker out of memory is stopped alone, never the broker
       resourceLimits: { maxOldGenerationSizeMb: Math.max(256, Math.ceil(this.#config.queue.maxBytes * 6 / 1024 / 1024)) }
     })
+    const spawnedAt = performance.now()
     this.#worker = worker
     this.#running = true
     this.#ready = false
@@ -225,6 +226,7 @@ export class WebhookChannel {
     worker.on('message', (message: FromWorker) => {
       switch (message.type) {
         case 'ready':
+          this.log.debug({ startupMs: Math.round(performance.now() - spawnedAt) }, 'webhook worker ready')
           this.#ready = true
           this.#restartDelay = RESTART_DELAY_MS
           break

@@ -40,6 +40,7 @@ export class Receiver {
   respond: Responder
   readonly #server: Server
   readonly #sockets = new Set<Socket>()
+  #port: number | undefined
 
   private constructor (server: Server, respond: Responder, readonly protocol: 'http' | 'https') {
     this.#server = server
@@ -66,16 +67,22 @@ export class Receiver {
   }
 
   /** An HTTP (or, with `tls`, HTTPS) receiver on 127.0.0.1:ephemeral, closed at teardown. */
-  static async start (t: Teardown, respond: Responder = answer(), tls?: { key: string, cert: string, ca?: string, requestCert?: boolean }): Promise<Receiver> {
+  static async start (t: Teardown, respond: Responder = answer(), tls?: { key: string, cert: string, ca?: string, requestCert?: boolean }, port = 0): Promise<Receiver> {
     const server = tls ? createHttpsServer({ key: tls.key, cert: tls.cert, ca: tls.ca, requestCert: tls.requestCert ?? false }) : createServer()
     const receiver = new Receiver(server, respond, tls ? 'https' : 'http')
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(port, '127.0.0.1', resolve)
+    })
+    void receiver.port
     t.teardown(() => receiver.close())
     return receiver
   }
 
+  /** the port it listens on (kept after close, to start another receiver there) */
   get port (): number {
-    return (this.#server.address() as AddressInfo).port
+    this.#port ??= (this.#server.address() as AddressInfo).port
+    return this.#port
   }
 
   /** `http://127.0.0.1:<port><path>` */
