@@ -120,7 +120,7 @@ function isAlive (pid: number): boolean {
 const describe = (record: RunRecord) => {
   if (!record.result) return `ERROR ${record.error}`
   const r = record.result
-  const metrics = r.metrics.map((m) => `${m.name} ${m.unit === 'ms' || m.unit === 'KB' ? m.value.toFixed(2) : Math.round(m.value)} ${m.unit}`).join(', ')
+  const metrics = r.metrics.map((m) => `${m.name} ${m.unit === 'ms' || m.unit === 'KB' || m.unit === 'µs/op' ? m.value.toFixed(2) : Math.round(m.value)} ${m.unit}`).join(', ')
   const counts = r.sent !== undefined ? ` delivered/sent ${r.delivered}/${r.sent}` : ''
   const cpu = ` cpu broker ${r.brokerCpu?.toFixed(2) ?? '?'} gen ${r.generatorCpu.toFixed(2)}`
   return `${metrics}${counts}${cpu}${r.valid ? '' : ` INVALID: ${r.invalidReason}`}${r.generatorBound ? ' (generator-bound)' : ''}`

@@ -94,7 +94,7 @@ export function ratios (summaries: readonly MetricSummary[], specs: readonly Rat
 export function formatValue (value: number, unit: string): string {
   if (!Number.isFinite(value)) return 'n/a'
   if (unit === 'ms') return value < 10 ? value.toFixed(2) : value.toFixed(1)
-  if (unit === 'KB') return value.toFixed(1)
+  if (unit === 'KB' || unit === 'µs/op') return value.toFixed(1)
   return Math.round(value).toLocaleString('en-US')
 }
 
