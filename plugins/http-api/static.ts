@@ -86,7 +86,7 @@ export function registerDashboard (app: FastifyInstance, ctx: ApiContext): void 
   app.get('/api/v4/topic-stats', async () => ({ code: CODE.SUCCESS, data: { topics: counter.snapshot(), limit: TOPIC_LIMIT } }))
 
   // only the reply.sendFile decorator: the routes are ours, so they can be told apart
-  app.register(fastifyStatic, { root: DASHBOARD_ROOT, serve: false, suppressWarning: true })
+  app.register(fastifyStatic, { root: DASHBOARD_ROOT, serve: false })
   const serve = (request: FastifyRequest, reply: FastifyReply) => sendAsset(request, reply)
   app.get('/', { config: DASHBOARD_ROUTE }, serve)
   app.get('/*', { config: DASHBOARD_ROUTE }, serve)
