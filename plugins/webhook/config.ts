@@ -219,7 +219,7 @@ function parseRule (conf: Conf, key: string, text: string, event: WebhookEvent, 
   else if (action !== expected) warnings.push(`${at}: ${key} has "action": "${action}", but the key decides: it fires on ${event} (expected "${expected}")`)
   if (topic !== undefined && !TOPIC_EVENTS.has(event)) warnings.push(`${at}: ${key} has a "topic", but ${event} has no topic; the rule matches every ${event}`)
   for (const field of Object.keys(rest)) warnings.push(`${at}: ${key}: unknown field "${field}" ignored`)
-  return topic === undefined ? { event } : { event, topic: topic as string }
+  return topic === undefined || !TOPIC_EVENTS.has(event) ? { event } : { event, topic: topic as string }
 }
 
 function parsePipelining (conf: Conf): number {
