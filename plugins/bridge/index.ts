@@ -25,16 +25,22 @@ export default definePlugin({
   async setup (host, options: Options) {
     const bridges = new Bridges(host)
     await bridges.apply(options.bridges)
-    host.hooks.message.publish.tap({ name: PLUGIN_NAME, stage: STAGE.OBSERVE }, (event, control) => {
-      if (control.dropped !== undefined) return
-      const message = control.current
-      for (const bridge of bridges.running) {
-        if (bridge.matches(message.topic)) bridge.forward({ ...message, qos: event.qos })
-      }
-    })
+    // an idle bridge (none on, or none with forwards) leaves the publish path untapped
+    const forwarding = options.bridges.some((bridge) => bridge.forwards.length > 0)
+    if (forwarding) {
+      host.hooks.message.publish.tap({ name: PLUGIN_NAME, stage: STAGE.OBSERVE }, (event, control) => {
+        if (control.dropped !== undefined) return
+        const message = control.current
+        for (const bridge of bridges.running) {
+          if (bridge.matches(message.topic)) bridge.forward({ ...message, qos: event.qos })
+        }
+      })
+    }
     return {
       health: () => bridges.health(),
-      reload: (next: Options) => bridges.apply(next.bridges),
+      // without the tap, a reload sets the plugin up again, which taps if it needs to; nothing
+      // is lost, as a bridge without forwards buffers nothing
+      reload: forwarding ? (next: Options) => bridges.apply(next.bridges) : undefined,
       close: () => bridges.closeAll(),
       api: { state: (name: string) => bridges.running.find((bridge) => bridge.name === name)?.state }
     }

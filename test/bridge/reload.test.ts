@@ -3,6 +3,7 @@
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import test from 'ava'
+import bridgePlugin from '../../plugins/bridge/index.ts'
 import type { PublishEvent } from '../../sdk/index.ts'
 import { Conf } from '../../sdk/index.ts'
 import { pluginEntries } from '../../runtime/plugins/plugins-file.ts'
@@ -69,4 +70,36 @@ test('reload: a changed bridge keeps its buffered messages, an unchanged one its
   await edge.plugins.reload('bridge')
   t.is(counters().later_connects_total, connects)
   t.regex(edge.plugins.status('bridge').health.detail ?? '', /^later: connected, 0 queued$/)
+})
+
+test('an idle bridge leaves the publish path untapped; a reload that switches a bridge on starts forwarding', async (t) => {
+  const idle = await startTestBroker({ plugins: [{ plugin: bridgePlugin, options: { bridges: [] } }] })
+  t.teardown(() => idle.close())
+  t.is(idle.hooks.message.publish.taps.length, 0)
+
+  const upstream = await testBroker(t)
+  const cloud = await connectClient(t, upstream.url, { clientId: 'cloud' })
+  await cloud.subscribeAsync('on/#', { qos: 1 })
+  const got = new Recorder<string>()
+  cloud.on('message', (topic) => got.push(topic))
+
+  const dir = await tmpDir(t)
+  const lines = (mode: boolean) => [
+    `bridge.mqtt.bridge_mode = ${mode}`, `bridge.mqtt.address = mqtt-tcp://127.0.0.1:${upstream.port}`, 'bridge.mqtt.forwards = on/#', ''
+  ].join('\n')
+  await writeFile(join(dir, 'bridge.conf'), lines(false))
+  await writeFile(join(dir, 'plugins.conf'), 'plugin.bridge = on\n')
+  const entries = pluginEntries(Conf.fromFile(join(dir, 'plugins.conf')).entries(), dir, join(dir, 'plugins.conf'))
+  const edge = new Tapmq({ config: { ...idle.tapmq.config, dataDir: dir }, plugins: entries, log: idle.tapmq.log })
+  await edge.start()
+  t.teardown(() => edge.stop())
+  t.is(edge.hooks.message.publish.taps.length, 0)
+
+  await writeFile(join(dir, 'bridge.conf'), lines(true))
+  await edge.plugins.reload('bridge')
+  await waitBridge({ tapmq: edge }, 'connected')
+  const device = await connectClient(t, `mqtt://127.0.0.1:${edge.listeners[0]!.port}`, { clientId: 'device' })
+  await device.publishAsync('on/1', 'x', { qos: 1 })
+  await got.count(1)
+  t.deepEqual(got.list, ['on/1'])
 })
