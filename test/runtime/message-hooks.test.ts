@@ -5,6 +5,7 @@ import type { MqttClient } from 'mqtt'
 import type {
   AckedEvent, AuthorizeRequest, DeliveredEvent, DisconnectEvent, DroppedEvent, PublishEvent
 } from '../../sdk/index.ts'
+import { MAX_AWAITING_ACK } from '../../runtime/broker/handlers/deliver.ts'
 import { tapping, testBroker } from '../helpers/broker.ts'
 import { foreignPart, recordingPlugin } from '../helpers/hooks.ts'
 import { connectClient, nextMessage, once, RawClient, settle } from '../helpers/mqtt.ts'
@@ -102,6 +103,27 @@ test('an unacknowledged QoS 1 message is not reported as acked', async (t) => {
   raw.send({ cmd: 'puback', messageId: publish.messageId })
   const [acked] = await rec.of<AckedEvent>('message.acked').count(1)
   t.like(acked, { clientId: 'mute', topic: 'm', qos: 1, messageId: publish.messageId })
+})
+
+test('a subscriber that never acknowledges: only the newest MAX_AWAITING_ACK messages are remembered', async (t) => {
+  const rec = recordingPlugin()
+  const broker = await testBroker(t, { plugins: [rec.plugin] })
+  const { client: raw } = await RawClient.connect(t, broker.port, { clientId: 'hoarder' })
+  raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'h', qos: 1 }] })
+  await raw.next('suback')
+  const pub = await connectClient(t, broker.url, { clientId: 'pub' })
+  const total = MAX_AWAITING_ACK + 10
+  await Promise.all(Array.from({ length: total }, (_, i) => pub.publishAsync('h', String(i), { qos: 1 })))
+  const ids: number[] = []
+  for (let i = 0; i < total; i++) ids.push(((await raw.next('publish')) as { messageId: number }).messageId)
+  raw.send({ cmd: 'puback', messageId: ids[0]! }) // the oldest: forgotten
+  raw.send({ cmd: 'puback', messageId: ids[total - 1]! }) // the newest: remembered
+  const [acked] = await rec.of<AckedEvent>('message.acked').count(1)
+  t.is(acked!.messageId, ids[total - 1])
+  t.deepEqual(acked!.payload, Buffer.from(String(total - 1)))
+  raw.send({ cmd: 'pingreq' })
+  await raw.next('pingresp')
+  t.is(rec.of('message.acked').list.length, 1)
 })
 
 test('QoS 0 subscribers: message.delivered reports the QoS written, no message.acked', async (t) => {

@@ -14,6 +14,13 @@ export function authorizeForward (ctx: BridgeContext) {
 }
 
 /**
+ * Unacknowledged QoS 1/2 messages remembered per connection for `message.acked`. A client
+ * that reads but never acknowledges must not make the broker hold its payloads: beyond
+ * this, the oldest are forgotten (and their acks go unreported).
+ */
+export const MAX_AWAITING_ACK = 1024
+
+/**
  * Per connection, from its CONNECT on: `message.delivered` for each PUBLISH written to it
  * (with the QoS it got), `message.acked` when the PUBACK (QoS 1) or PUBCOMP (QoS 2) for it
  * arrives. aedes' own `ack` event has no message for clean sessions and QoS 2.
@@ -32,7 +39,11 @@ export function watchDeliveries (ctx: BridgeContext, client: Client): void {
     if (!delivered && !acked) return
     const from = packet.clientId
     const message = { topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, retain: packet.retain, from, fromUsername: publisherName(from) }
-    if (acked) awaitingAck.set(packet.messageId!, message)
+    if (acked) {
+      awaitingAck.delete(packet.messageId!)
+      if (awaitingAck.size >= MAX_AWAITING_ACK) awaitingAck.delete(awaitingAck.keys().next().value!)
+      awaitingAck.set(packet.messageId!, message)
+    }
     if (delivered) {
       hooks.message.delivered.call({ ...message, clientId: client.id, username: ctx.clients.get(client).info?.username, ts: Date.now() })
     }
