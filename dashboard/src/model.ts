@@ -153,6 +153,8 @@ export interface CounterRow {
   readonly value: string
   /** a computed figure, not a raw counter */
   readonly derived?: boolean
+  /** one of the figures people look for first (queue depth, sent, allow, ...); the rest can fold away */
+  readonly key?: boolean
 }
 
 const LABELS: Record<string, string> = {
@@ -169,7 +171,9 @@ const LABELS: Record<string, string> = {
   cache_hits_total: 'cache hits',
   cache_misses_total: 'cache misses',
   requests_total: 'requests',
-  retries_total: 'retries'
+  retries_total: 'retries',
+  retried_total: 'retried',
+  auth_failures_total: 'auth failures'
 }
 
 /** A plugin's counters for people: known ones first with short labels, then the rest; hit rates computed. */
@@ -182,14 +186,15 @@ export function counterRows (counters: Readonly<Record<string, number>>): Counte
     return (ia < 0 ? order.length : ia) - (ib < 0 ? order.length : ib) || a.localeCompare(b)
   })
   for (const name of names) {
-    rows.push({ label: LABELS[name] ?? name.replace(/_total$/, '').replaceAll('_', ' '), value: formatCount(counters[name]!) })
+    const known = LABELS[name]
+    rows.push({ label: known ?? name.replace(/_total$/, '').replaceAll('_', ' '), value: formatCount(counters[name]!), ...(known ? { key: true } : {}) })
   }
   const hits = counters.cache_hits_total
   if (hits !== undefined) {
     // a decision comes from the cache, or from a request (possibly shared by several callers)
     const misses = counters.cache_misses_total ?? (counters.requests_total ?? 0) + (counters.coalesced_total ?? 0)
     const total = hits + misses
-    rows.push({ label: 'cache hit rate', value: total === 0 ? '–' : `${Math.round((hits / total) * 1000) / 10}%`, derived: true })
+    rows.push({ label: 'cache hit rate', value: total === 0 ? '–' : `${Math.round((hits / total) * 1000) / 10}%`, derived: true, key: true })
   }
   return rows
 }

@@ -2,9 +2,13 @@
 // with counters, real mqtt.js clients, and the page driven like a user would.
 import test from 'ava'
 import type { Page } from 'playwright-core'
-import { type Api, startApi } from '../http-api/helpers.ts'
-import { connectClient, nextMessage, once } from '../helpers/mqtt.ts'
-import { ensureDashboardBuilt, eventually, hasChromium, openBrowser, probePlugin, screenshot } from './helpers.ts'
+import httpApi from '../../plugins/http-api/index.ts'
+import webhook from '../../plugins/webhook/index.ts'
+import { type Api, apiUrl, client, startApi } from '../http-api/helpers.ts'
+import { testBroker } from '../helpers/broker.ts'
+import { connectClient, nextMessage, once, type Teardown } from '../helpers/mqtt.ts'
+import { baseConf, optionsFrom, Receiver } from '../webhook/receiver.ts'
+import { ensureDashboardBuilt, eventually, hasChromium, openBrowser, screenshot } from './helpers.ts'
 
 /** every request the page made to /api, with its Authorization header */
 function recordApiCalls (page: Page): Array<{ path: string, authorization: string | undefined }> {
@@ -14,6 +18,16 @@ function recordApiCalls (page: Page): Array<{ path: string, authorization: strin
     if (url.pathname.startsWith('/api/')) calls.push({ path: decodeURIComponent(url.pathname), authorization: request.headers().authorization })
   })
   return calls
+}
+
+/** The HTTP API plus the webhook plugin, which posts every client message to a local receiver. */
+async function apiWithWebhook (t: Teardown): Promise<{ api: Api, receiver: Receiver }> {
+  const receiver = await Receiver.start(t)
+  const options = await optionsFrom(t, baseConf(receiver) + 'web.hook.rule.message.publish.1={"action": "on_message_publish"}\n')
+  const broker = await testBroker(t, {
+    plugins: [{ plugin: httpApi, options: { enable: true, port: 0 } }, { plugin: webhook, options }]
+  })
+  return { api: client(await apiUrl(broker), broker), receiver }
 }
 
 async function logIn (page: Page, api: Api): Promise<void> {
@@ -29,8 +43,8 @@ if (!hasChromium) {
 } else {
   test.before(() => ensureDashboardBuilt())
 
-  test.serial('logs in, shows a new subscription in the topic tree, switches a plugin off', async (t) => {
-    const api = await startApi(t, {}, { plugins: [probePlugin] })
+  test.serial('logs in, shows a new subscription in the topic tree, switches the webhook plugin off', async (t) => {
+    const { api, receiver } = await apiWithWebhook(t)
     const { page } = await openBrowser(t)
     const errors: string[] = []
     page.on('pageerror', (err) => errors.push(err.message))
@@ -81,22 +95,29 @@ if (!hasChromium) {
     await page.getByLabel('Search the topic tree').fill('')
     await screenshot(page, 'dashboard-topic-tree')
 
-    // the plugin switch goes through PUT /api/v4/plugins/:name/disable
+    // the webhook's counters: what it delivered to the receiver
     await page.getByRole('link', { name: 'Plugins' }).click()
-    const toggle = page.getByRole('switch', { name: 'Enable test:probe' })
+    const card = page.locator('[data-plugin="tapmq:webhook"]')
+    await receiver.count(1)
+    const sent = card.locator('.counter', { hasText: 'sent' }).locator('dd')
+    await eventually(async () => Number(await sent.innerText()) >= 1, 'the webhook\'s sent counter on the page', 20_000)
+    await card.locator('.counter', { hasText: 'queue depth' }).waitFor()
+
+    // the switch goes through PUT /api/v4/plugins/:name/disable
+    const toggle = page.getByRole('switch', { name: 'Enable tapmq:webhook' })
     t.true(await toggle.isChecked())
     t.true(await page.getByRole('switch', { name: 'Enable tapmq:http-api' }).isDisabled(), 'the API cannot switch itself off')
-    await page.locator('[data-plugin="test:probe"]').getByText('sent').waitFor()
     await page.locator('.switch', { has: toggle }).click()
-    await eventually(async () => (await api.get('/api/v4/plugins/test:probe')).json.data.state === 'disabled', 'the plugin to be disabled')
-    await page.locator('[data-plugin="test:probe"]').getByText('disabled', { exact: true }).waitFor()
+    await eventually(async () => (await api.get('/api/v4/plugins/tapmq:webhook')).json.data.state === 'disabled', 'the webhook to be disabled')
+    await card.getByText('disabled', { exact: true }).waitFor()
     t.false(await toggle.isChecked())
-    t.true(calls.some((call) => call.path === '/api/v4/plugins/test:probe/disable'))
+    t.true(calls.some((call) => call.path === '/api/v4/plugins/tapmq:webhook/disable'))
     await screenshot(page, 'dashboard-plugins')
 
     // and back on
     await page.locator('.switch', { has: toggle }).click()
-    await eventually(async () => (await api.get('/api/v4/plugins/test:probe')).json.data.state === 'running', 'the plugin to run again')
+    await eventually(async () => (await api.get('/api/v4/plugins/tapmq:webhook')).json.data.state === 'running', 'the webhook to run again')
+    await card.getByText('running', { exact: true }).waitFor()
 
     await page.getByRole('link', { name: 'Overview' }).click()
     await page.locator('.chart canvas').first().waitFor()

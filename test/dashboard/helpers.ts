@@ -1,6 +1,5 @@
 // The dashboard's test kit: a built dashboard (built here when dist is missing or older than
-// its sources), Debian's Chromium driven by playwright-core, and a small plugin with counters
-// whose switch the tests flip.
+// its sources), and Debian's Chromium driven by playwright-core.
 import { spawnSync } from 'node:child_process'
 import { existsSync, mkdirSync, readdirSync, statSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -8,7 +7,6 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { type BrowserContext, chromium, type Page } from 'playwright-core'
-import { definePlugin } from '../../sdk/index.ts'
 import type { Teardown } from '../helpers/mqtt.ts'
 
 export const CHROMIUM = '/usr/bin/chromium'
@@ -86,16 +84,3 @@ export async function screenshot (page: Page, name: string): Promise<string> {
   await page.screenshot({ path, fullPage: true })
   return path
 }
-
-/** A plugin with webhook-like counters: it counts every client message as "sent". */
-export const probePlugin = definePlugin({
-  name: 'test:probe',
-  version: '2.1.0',
-  setup (host) {
-    const sent = host.metrics.counter('sent_total', 'messages seen')
-    host.metrics.counter('failed_total', 'never')
-    host.metrics.gauge('queue_depth', 'always empty', () => 0)
-    host.hooks.message.publish.tap('test:probe', () => sent.inc())
-    return { health: () => ({ status: 'ok', detail: 'probing' }) }
-  }
-})

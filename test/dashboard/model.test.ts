@@ -80,11 +80,12 @@ test('subscription counts over the tree', (t) => {
 test('counterRows: known counters first with short labels, and the cache hit rate', (t) => {
   const rows = counterRows({ zz_custom_total: 1, deny_total: 2, allow_total: 9, cache_hits_total: 30, requests_total: 8, coalesced_total: 2 })
   t.deepEqual(rows.map((row) => row.label), ['allow', 'deny', 'cache hits', 'requests', 'coalesced', 'zz custom', 'cache hit rate'])
-  t.deepEqual(rows.at(-1), { label: 'cache hit rate', value: '75%', derived: true })
+  t.deepEqual(rows.at(-1), { label: 'cache hit rate', value: '75%', derived: true, key: true })
+  t.deepEqual(rows.filter((row) => !row.key).map((row) => row.label), ['coalesced', 'zz custom'])
   t.deepEqual(counterRows({ cache_hits_total: 0, requests_total: 0 }).at(-1)?.value, '–')
   t.deepEqual(counterRows({ queue_depth: 4, sent_total: 12_345 }), [
-    { label: 'queue depth', value: '4' },
-    { label: 'sent', value: '12.3k' }
+    { label: 'queue depth', value: '4', key: true },
+    { label: 'sent', value: '12.3k', key: true }
   ])
 })
 

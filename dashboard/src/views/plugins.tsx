@@ -2,7 +2,7 @@
 // Changes made here are not written to plugins.conf (the API says `persisted: false`).
 import { useState } from 'preact/hooks'
 import type { Api, PluginStatus } from '../api.ts'
-import { counterRows } from '../model.ts'
+import { type CounterRow, counterRows } from '../model.ts'
 import { usePoll } from '../poll.ts'
 import { Badge, Card, Empty, ErrorBanner, Loading, type Tone } from '../ui.tsx'
 
@@ -60,6 +60,8 @@ function PluginCard ({ plugin, busy, onAction }: { plugin: PluginStatus, busy: b
   const running = plugin.state === 'running'
   const self = plugin.name === SELF
   const rows = counterRows(plugin.counters)
+  const key = rows.filter((row) => row.key)
+  const more = rows.filter((row) => !row.key)
   const health = plugin.health
   return (
     <div data-plugin={plugin.id}>
@@ -90,7 +92,7 @@ function PluginCard ({ plugin, busy, onAction }: { plugin: PluginStatus, busy: b
           {plugin.name !== plugin.id && <div class="muted small mono">{plugin.name}</div>}
           <div class="badges">
             <Badge tone={STATE_TONE[plugin.state]} title={plugin.detail}>{plugin.state}</Badge>
-            <Badge tone={HEALTH_TONE[health.status]} title={health.detail}>health: {health.status}</Badge>
+            <Badge tone={running ? HEALTH_TONE[health.status] : 'muted'} title={health.detail}>health: {health.status}</Badge>
             <button type="button" class="btn btn-ghost btn-small" disabled={busy} onClick={() => onAction('reload')}
               title="Re-read the plugin's config files and apply them">Reload</button>
           </div>
@@ -98,16 +100,19 @@ function PluginCard ({ plugin, busy, onAction }: { plugin: PluginStatus, busy: b
         </div>
         {rows.length === 0
           ? <div class="muted small">No counters.</div>
-          : (
-            <dl class="counters">
-              {rows.map((row) => (
-                <div class={`counter ${row.derived ? 'counter-derived' : ''}`} key={row.label}>
-                  <dt>{row.label}</dt>
-                  <dd>{row.value}</dd>
-                </div>
-              ))}
-            </dl>
-            )}
+          : key.length === 0
+            ? <Counters rows={rows} />
+            : (
+              <>
+                <Counters rows={key} />
+                {more.length > 0 && (
+                  <details class="more-counters">
+                    <summary>{more.length} more counter{more.length === 1 ? '' : 's'}</summary>
+                    <Counters rows={more} />
+                  </details>
+                )}
+              </>
+              )}
         {plugin.hooks.length > 0 && (
           <div class="hooks small muted" title="hooks this plugin taps">
             taps {plugin.hooks.map((hook) => <code key={hook}>{hook}</code>)}
@@ -115,5 +120,18 @@ function PluginCard ({ plugin, busy, onAction }: { plugin: PluginStatus, busy: b
         )}
       </Card>
     </div>
+  )
+}
+
+function Counters ({ rows }: { rows: readonly CounterRow[] }) {
+  return (
+    <dl class="counters">
+      {rows.map((row) => (
+        <div class={`counter ${row.derived ? 'counter-derived' : ''}`} key={row.label}>
+          <dt>{row.label}</dt>
+          <dd>{row.value}</dd>
+        </div>
+      ))}
+    </dl>
   )
 }
