@@ -3,7 +3,7 @@
 import { parseArgs } from 'node:util'
 import { TapmqError } from '../../sdk/errors.ts'
 
-export const COMMANDS = ['start', 'stop', 'restart', 'reload', 'help'] as const
+export const COMMANDS = ['start', 'stop', 'restart', 'reload', 'passwd', 'help'] as const
 export type Command = typeof COMMANDS[number]
 
 const OPTIONS = {
@@ -11,6 +11,7 @@ const OPTIONS = {
   plugins: { type: 'string' },
   webhook: { type: 'string' },
   auth_http: { type: 'string' },
+  auth: { type: 'string' },
   bridge: { type: 'string' },
   gateway: { type: 'string' },
   url: { type: 'string' },
@@ -88,6 +89,9 @@ Usage:
   tapmq stop    [options]   stop the broker named by the pid file (SIGTERM, then wait)
   tapmq restart [options]   stop the running broker, then start in the foreground
   tapmq reload  [options]   re-read configs and reconfigure plugins without dropping clients (SIGHUP)
+  tapmq passwd <file> <user> [password]
+                            add a user to a password file, or change its password (an scrypt
+                            hash); without [password] it is read from stdin (prompted on a terminal)
   tapmq help                this text
   NanoMQ's form "tapmq broker start ..." works too.
 
@@ -97,6 +101,8 @@ Files:
   --plugins <file>     plugin list (default: plugins.conf beside the main config)
   --webhook <file>     enable the webhook plugin with this web_hook.conf (NanoMQ flag)
   --auth_http <file>   enable the http-auth plugin with this auth_http.conf (NanoMQ flag)
+  --auth <file>        enable the password-file plugin with this user/password file
+                       (NanoMQ flag, nanomq_auth_username.conf; also $NANOMQ_AUTH_CONF_PATH)
   --bridge <file>      enable the bridge plugin with this nanomq_bridge.conf (NanoMQ flag;
                        also $NANOMQ_BRIDGE_CONF_PATH)
   --gateway <file>     enable the zmq-gateway plugin with this nanomq_gateway.conf

@@ -10,6 +10,8 @@ function bootOptions (args: ParsedArgs): BootOptions {
   const files: Array<{ id: string, aliases: string[], file: string, flag: string }> = []
   if (args.values.webhook) files.push({ id: 'webhook', aliases: ['web_hook', 'web-hook'], file: args.values.webhook, flag: '--webhook' })
   if (args.values.auth_http) files.push({ id: 'http_auth', aliases: ['http-auth', 'auth_http'], file: args.values.auth_http, flag: '--auth_http' })
+  const passwords = args.values.auth ?? process.env.NANOMQ_AUTH_CONF_PATH
+  if (passwords) files.push({ id: 'password_file', aliases: ['password-file', 'auth_username'], file: passwords, flag: args.values.auth ? '--auth' : 'NANOMQ_AUTH_CONF_PATH' })
   const bridge = args.values.bridge ?? process.env.NANOMQ_BRIDGE_CONF_PATH
   if (bridge) files.push({ id: 'bridge', aliases: [], file: bridge, flag: args.values.bridge ? '--bridge' : 'NANOMQ_BRIDGE_CONF_PATH' })
   if (args.values.gateway) files.push({ id: 'zmq_gateway', aliases: ['zmq-gateway', 'gateway'], file: args.values.gateway, flag: '--gateway' })
@@ -88,6 +90,22 @@ async function signalRunning (args: ParsedArgs, signal: 'SIGTERM' | 'SIGHUP'): P
   return pid
 }
 
+/** `tapmq passwd <file> <user> [password]`; the password comes from stdin when not given. */
+async function passwd (args: ParsedArgs): Promise<void> {
+  const [file, user, given, ...rest] = args.positionals
+  if (!file || !user || rest.length > 0) {
+    throw new TapmqError('TAPMQ_ERR_USAGE', 'usage: tapmq passwd <file> <user> [password] (without a password it is read from stdin)')
+  }
+  const { PasswdError, readPassword, setPassword } = await import('../../plugins/password-file/passwd-file.ts')
+  try {
+    const done = await setPassword(file, user, given ?? await readPassword())
+    console.log(`${done} ${user} in ${file}`)
+  } catch (err) {
+    // bad input is a usage error (exit 2); a file that cannot be written is not (exit 1)
+    throw new TapmqError(err instanceof PasswdError ? 'TAPMQ_ERR_USAGE' : 'TAPMQ_ERR_PASSWD', (err as Error).message, { cause: err })
+  }
+}
+
 async function main (argv: readonly string[]): Promise<void> {
   const args = parseCommandLine(argv)
   if (args.values.version) {
@@ -110,6 +128,8 @@ async function main (argv: readonly string[]): Promise<void> {
     case 'restart':
       await signalRunning(args, 'SIGTERM')
       return start(args)
+    case 'passwd':
+      return passwd(args)
     case 'reload': {
       const pid = await signalRunning(args, 'SIGHUP')
       if (pid === undefined) throw new TapmqError('TAPMQ_ERR_NOT_RUNNING', 'tapmq is not running (no live pid in the pid file)')
