@@ -3,9 +3,9 @@
 import test from 'ava'
 import type { DisconnectEvent, DisconnectReason, SessionTerminatedEvent } from '../../sdk/index.ts'
 import type { TestBroker } from '../../sdk/testing.ts'
-import { testBroker } from '../helpers/broker.ts'
+import { tapping, testBroker } from '../helpers/broker.ts'
 import { foreignPart, type HookRecording, recordingPlugin } from '../helpers/hooks.ts'
-import { connectClient, once, RawClient, settle, type Teardown, within } from '../helpers/mqtt.ts'
+import { connectClient, type Emitter, once, RawClient, Recorder, settle, type Teardown, within } from '../helpers/mqtt.ts'
 
 async function setup (t: Teardown, config: Record<string, string> = {}): Promise<{ broker: TestBroker, rec: HookRecording }> {
   const rec = recordingPlugin()
@@ -185,4 +185,36 @@ test('protocol_error: over WebSocket too, a packet larger than max_packet_size c
   await closed
   const event = await disconnectOf(t, broker, rec, 'ws-big')
   expectReason(t, event, 'protocol_error')
+})
+
+test('a second connection with the same id that dies during auth does not mark the first as taken over', async (t) => {
+  let release: () => void = () => {}
+  const gate = new Promise<void>((resolve) => { release = resolve })
+  const asked = new Recorder<string>()
+  const slowAuth = tapping('slow-auth', (hooks) => hooks.auth.tapPromise('slow-auth', async (request) => {
+    if (request.username !== 'second') return undefined
+    asked.push(request.clientId)
+    await gate
+    return { result: 'allow' }
+  }))
+  const rec = recordingPlugin()
+  const broker = await testBroker(t, { plugins: [rec.plugin, slowAuth] })
+  const first = await connectClient(t, broker.url, { clientId: 'same', username: 'first' })
+  const raw = await RawClient.open(t, broker.port)
+  raw.send({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, keepalive: 0, clientId: 'same', username: 'second' })
+  await asked.count(1)
+  // the second connection dies while its auth is pending; the broker sees it as an error
+  const died = once<[{ id: string }]>(broker.tapmq.broker as unknown as Emitter, 'clientError')
+  raw.socket.resetAndDestroy()
+  t.is((await died)[0].id, 'same')
+  release()
+  // its late `allow` changes nothing: the first connection lives on, and ends normally
+  const probe = await connectClient(t, broker.url, { clientId: 'probe' })
+  await probe.endAsync()
+  t.true(first.connected)
+  await first.endAsync()
+  const event = await rec.of<DisconnectEvent>('client.disconnected').find((e) => e.clientId === 'same')
+  expectReason(t, event, 'normal')
+  t.is(event.username, 'first')
+  t.is(terminations(rec, 'same')[0]?.reason, 'normal')
 })

@@ -53,9 +53,10 @@ export function authenticate (ctx: BridgeContext) {
     }
 
     const accept = () => {
-      // the old connection with this id is about to be closed by aedes: say why
+      // the old connection with this id is about to be closed by aedes: say why. Not if this
+      // one closed while auth ran: aedes then drops the answer and the old one stays.
       const previous = connectedClients(ctx.broker)[info.clientId]
-      if (previous && previous !== client) ctx.clients.markCause(previous, 'takeover')
+      if (previous && previous !== client && !client.closed) ctx.clients.markCause(previous, 'takeover')
       done(null, true)
     }
 
