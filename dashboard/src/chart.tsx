@@ -8,6 +8,8 @@ export interface SeriesSpec {
   readonly color: string
   /** fill under the line */
   readonly fill?: string
+  /** dash pattern, so that a line on top of another still shows both */
+  readonly dash?: number[]
 }
 
 export interface ChartProps {
@@ -49,7 +51,7 @@ export function Chart ({ series, data, height = 220, unit = '', integer = false 
       ],
       series: [
         { label: 'time' },
-        ...series.map((s) => ({ label: s.label, stroke: s.color, fill: s.fill, width: 2, points: { show: false }, value: (_u: uPlot, v: number | null) => value(v) }))
+        ...series.map((s) => ({ label: s.label, stroke: s.color, fill: s.fill, dash: s.dash, width: 2, points: { show: false }, value: (_u: uPlot, v: number | null) => value(v) }))
       ]
     }
     const chart = new uPlot(opts, data, el)

@@ -46,7 +46,7 @@ export function Clients ({ api, onUnauthorized }: { api: Api, onUnauthorized: ()
       <ErrorBanner error={error} />
       {notice && <div class={`banner banner-${notice.tone}`} role="status">{notice.text}</div>}
       <Card
-        title={<>Clients {data && <span class="count">{data.clients.length}</span>}</>}
+        title={<>Clients {data && <span class="count">{rows.length === data.clients.length ? data.clients.length : `${rows.length} of ${data.clients.length}`}</span>}</>}
         actions={
           <input type="search" class="search" placeholder="Filter by id, user, address, topic" aria-label="Filter clients"
             value={query} onInput={(e) => setQuery(e.currentTarget.value)} />

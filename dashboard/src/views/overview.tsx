@@ -9,7 +9,7 @@ import { Card, ErrorBanner, Loading, Stat } from '../ui.tsx'
 const CONNECTIONS: SeriesSpec[] = [{ label: 'connections', color: '#0f766e', fill: 'rgba(15,118,110,0.08)' }]
 const MESSAGES: SeriesSpec[] = [
   { label: 'in', color: '#2563eb', fill: 'rgba(37,99,235,0.06)' },
-  { label: 'out', color: '#d97706' },
+  { label: 'out', color: '#d97706', dash: [6, 4] },
   { label: 'dropped', color: '#dc2626' }
 ]
 
