@@ -2,15 +2,11 @@
 // stopping start-up with the file and line to fix.
 import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
-import { Writable } from 'node:stream'
 import test from 'ava'
 import { Conf, parseConf } from '../../sdk/index.ts'
-import { boot } from '../../runtime/boot.ts'
-import { createLogger } from '../../runtime/logger.ts'
 import { type Options, parse } from '../../plugins/webhook/index.ts'
 import { connectClient, tmpDir } from '../helpers/mqtt.ts'
-import { freePort } from '../helpers/cli.ts'
-import { confFile, optionsFrom, Receiver } from './receiver.ts'
+import { bootFiles, confFile, optionsFrom, Receiver } from './receiver.ts'
 
 const STOCK = new URL('../../etc/web_hook.conf', import.meta.url).pathname
 
@@ -163,25 +159,6 @@ test('no URL at all names the key and the file', (t) => {
     code: 'TAPMQ_ERR_CONF_MISSING', message: 'web.hook.url is required in my_hook.conf'
   })
 })
-
-/** tapmq.conf + plugins.conf + web_hook.conf in a temp etc/, booted the way the CLI does. */
-async function bootFiles (t: Parameters<typeof tmpDir>[0], webhook: string, plugins = 'plugin.webhook = on\nplugin.webhook.conf = web_hook.conf\n') {
-  const dir = await tmpDir(t)
-  const port = await freePort()
-  await writeFile(join(dir, 'tapmq.conf'), `url = nmq-tcp://127.0.0.1:${port}\nwebsocket.enable = false\ndata_dir = data\npid_file = data/tapmq.pid\nlog.level = warn\nshutdown_timeout = 3s\n`)
-  await writeFile(join(dir, 'plugins.conf'), plugins)
-  await writeFile(join(dir, 'web_hook.conf'), webhook)
-  const lines: string[] = []
-  const sink = new Writable({
-    write (chunk, _encoding, done) {
-      for (const line of String(chunk).split('\n')) if (line) lines.push(line)
-      done()
-    }
-  })
-  const log = createLogger({ level: 'info', format: 'json' }, sink)
-  const start = () => boot({ confFile: join(dir, 'tapmq.conf'), pluginsFile: join(dir, 'plugins.conf'), log })
-  return { dir, port, start, lines }
-}
 
 test('loaded from plugins.conf: the first-party plugin, its file, inline keys from plugins.conf', async (t) => {
   const receiver = await Receiver.start(t)

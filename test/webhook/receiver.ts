@@ -5,9 +5,13 @@ import { createServer as createHttpsServer } from 'node:https'
 import { writeFile } from 'node:fs/promises'
 import type { AddressInfo, Socket } from 'node:net'
 import { join } from 'node:path'
+import { Writable } from 'node:stream'
 import { Conf } from '../../sdk/index.ts'
 import { startTestBroker, type TestBroker } from '../../sdk/testing.ts'
 import webhook, { type Options, parse } from '../../plugins/webhook/index.ts'
+import { boot, type Booted, readConfigs } from '../../runtime/boot.ts'
+import { createLogger } from '../../runtime/logger.ts'
+import { freePort } from '../helpers/cli.ts'
 import { type Teardown, tmpDir, until } from '../helpers/mqtt.ts'
 
 /**
@@ -167,4 +171,26 @@ export function counterReaches (broker: TestBroker, name: string, value: number,
     const now = counters(broker)
     return (now[name] ?? 0) >= value ? now : undefined
   }, `${name} >= ${value} (is ${counters(broker)[name]})`, timeoutMs)
+}
+
+/** tapmq.conf + plugins.conf + web_hook.conf in a temp etc/, booted the way the CLI does. */
+export async function bootFiles (t: Teardown, webhook: string, plugins = 'plugin.webhook = on\nplugin.webhook.conf = web_hook.conf\n'): Promise<{ dir: string, port: number, start: () => Promise<Booted>, reload: (booted: Booted) => Promise<void>, lines: string[] }> {
+  const dir = await tmpDir(t)
+  const port = await freePort()
+  await writeFile(join(dir, 'tapmq.conf'), `url = nmq-tcp://127.0.0.1:${port}\nwebsocket.enable = false\ndata_dir = data\npid_file = data/tapmq.pid\nlog.level = info\nshutdown_timeout = 3s\n`)
+  await writeFile(join(dir, 'plugins.conf'), plugins)
+  await writeFile(join(dir, 'web_hook.conf'), webhook)
+  const lines: string[] = []
+  const sink = new Writable({
+    write (chunk, _encoding, done) {
+      for (const line of String(chunk).split('\n')) if (line) lines.push(line)
+      done()
+    }
+  })
+  const log = createLogger({ level: 'info', format: 'json' }, sink)
+  const files = { confFile: join(dir, 'tapmq.conf'), pluginsFile: join(dir, 'plugins.conf') }
+  const start = () => boot({ ...files, log })
+  // what SIGHUP does in the CLI
+  const reload = (booted: Booted) => booted.tapmq.reload(() => readConfigs(files))
+  return { dir, port, start, reload, lines }
 }
