@@ -6,7 +6,7 @@ import { Aedes } from 'aedes'
 import type { Logger } from 'pino'
 import { Conf } from '../sdk/conf.ts'
 import type { BrokerControl, BrokerView, ConfigView, PluginHost, TapmqPlugin, Telemetry } from '../sdk/plugin.ts'
-import { TapmqError } from '../sdk/errors.ts'
+import { ERR_LISTEN, TapmqError } from '../sdk/errors.ts'
 import { connectedClients } from './broker/aedes-internals.ts'
 import { ClientStates } from './broker/client-state.ts'
 import { LIMIT_NAMES, Limits } from './broker/limits.ts'
@@ -19,6 +19,7 @@ import { authorizePublish, skipDroppedPackets } from './broker/handlers/publish.
 import { authorizeSubscribe, onSubscribe, onUnsubscribe } from './broker/handlers/subscribe.ts'
 import { createBrokerView } from './broker/introspection.ts'
 import type { BrokerConfig } from './config/broker-config.ts'
+import { formatListenUrl } from './config/listener-url.ts'
 import { createHooks, type Hooks } from './hooks.ts'
 import { HookIsolation } from './isolation.ts'
 import { listenTcp } from './listeners/tcp.ts'
@@ -209,6 +210,8 @@ export class Tapmq {
       if (main.transport === 'tcp') opened.push(await listenTcp(ctx, main))
       else if (main.transport === 'ws') opened.push(await listenWebSocket(ctx, main))
       else if (main.transport === 'tls' && config.tls) opened.push(await listenTls(ctx, { ...config.tls, address: main }))
+      // never run without the main listener
+      else throw ERR_LISTEN([formatListenUrl(main), main.transport === 'tls' ? 'a TLS url needs tls.enable = true' : `${main.transport} is not supported for url`])
       if (config.websocket) opened.push(await listenWebSocket(ctx, config.websocket))
       if (config.tls) opened.push(await listenTls(ctx, config.tls))
     } catch (err) {

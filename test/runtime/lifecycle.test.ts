@@ -113,3 +113,11 @@ test('with one tapped hook, only that hook is called', async (t) => {
   await received
   t.deepEqual([...called], ['client.connected'])
 })
+
+test('a main url no listener can serve is a start error, not a broker without listeners', async (t) => {
+  for (const [url, reason] of [['tls+nmq-tcp://127.0.0.1:0', /tls\.enable/], ['nmq-wss://127.0.0.1:0/mqtt', /wss is not supported/]] as const) {
+    const err = await t.throwsAsync(startTestBroker({ config: { url } }))
+    t.is((err as { code?: string }).code, 'TAPMQ_ERR_LISTEN', url)
+    t.regex(err!.message, reason)
+  }
+})
