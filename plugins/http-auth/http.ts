@@ -35,6 +35,7 @@ export class CheckFailure extends Error {
 export interface Prepared {
   readonly method: 'GET' | 'POST' | 'PUT'
   readonly url: string
+  /** the endpoint's headers: the same object for every request of one endpoint (and method) */
   readonly headers: Readonly<Record<string, string>>
   readonly body?: string
   readonly secret?: string
@@ -100,6 +101,8 @@ export interface RawResponse {
 /** A keep-alive pool towards the auth servers, with bounded time, concurrency and body size. */
 export class HttpClient {
   readonly #got: Got
+  /** one got instance per endpoint (its method and headers), so a request merges only its URL and body */
+  readonly #perEndpoint = new WeakMap<object, Got>()
   readonly #agents: { http: HttpAgent, https: HttpsAgent }
   readonly #maxBody: number
   readonly #maxOutstanding: number
@@ -148,7 +151,12 @@ export class HttpClient {
     }
     this.#outstanding++
     try {
-      const pending = this.#got(request.url, { method: request.method, headers: { ...request.headers }, body: request.body, responseType: 'buffer' })
+      let instance = this.#perEndpoint.get(request.headers)
+      if (!instance) {
+        instance = this.#got.extend({ method: request.method, headers: { ...request.headers } })
+        this.#perEndpoint.set(request.headers, instance)
+      }
+      const pending = instance(request.url, { body: request.body, responseType: 'buffer' })
       let tooLarge = false
       pending.on('downloadProgress', (progress) => {
         if (progress.transferred > this.#maxBody || (progress.total ?? 0) > this.#maxBody) {

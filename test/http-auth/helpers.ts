@@ -29,6 +29,8 @@ export interface Seen {
   readonly body: string
   /** the body decoded by its content type (form or JSON) */
   readonly fields: Record<string, string>
+  /** Date.now() when the request had arrived */
+  readonly at: number
 }
 
 export type Answer = (request: Seen, res: ServerResponse) => void | Promise<void>
@@ -71,7 +73,7 @@ export class AuthServer {
       if (req.method !== 'GET' && body !== '') {
         fields = type.includes('json') ? JSON.parse(body) : Object.fromEntries(new URLSearchParams(body))
       }
-      const seen: Seen = { method: req.method ?? '', path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, body, fields }
+      const seen: Seen = { method: req.method ?? '', path: url.pathname, query: Object.fromEntries(url.searchParams), headers: req.headers, body, fields, at: Date.now() }
       this.seen.push(seen)
       for (const wake of this.#waiters) wake()
       Promise.resolve(this.answer(seen, res)).catch(() => res.destroy())
