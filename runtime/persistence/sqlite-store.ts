@@ -16,7 +16,7 @@
 //     both only cause a redelivery).
 // The trie of offline subscriptions is kept in memory (as in aedes' memory store) and
 // rebuilt from the file at setup.
-import { mkdirSync } from 'node:fs'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
 import { Readable } from 'node:stream'
@@ -196,6 +196,13 @@ export function openDatabase (file: string, sync: SyncMode): Database.Database {
       mkdirSync(dirname(file), { recursive: true })
     } catch (err) {
       throw ERR_PERSISTENCE_OPEN(file, `cannot create its directory: ${(err as Error).message}`, err)
+    }
+    try {
+      // a new store is readable by its owner only (messages are in it); SQLite gives its
+      // -wal file the same mode. An empty file is an empty database to SQLite.
+      closeSync(openSync(file, 'wx', 0o600))
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw ERR_PERSISTENCE_OPEN(file, (err as Error).message, err)
     }
   }
   let db: Database.Database

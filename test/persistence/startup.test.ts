@@ -1,6 +1,6 @@
 // Start-up of the embedded store: a locked or damaged file stops tapmq with an error that
 // names it (never an empty store in its place); the config keys; a graceful restart.
-import { readFile, writeFile, mkdir } from 'node:fs/promises'
+import { mkdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import test from 'ava'
 import mqtt from 'mqtt'
@@ -117,6 +117,7 @@ test('a graceful stop and start keeps sessions, queues and retained messages', a
   await pub.publishAsync('kept/retained', 'retained', { qos: 1, retain: true })
   await pub.endAsync()
   await first.close()
+  t.is((await stat(join(dir, 'tapmq.db'))).mode & 0o777, 0o600, 'the store is readable by its owner only')
 
   const second = await testBroker(t, { config })
   t.like(second.logs.find((line) => line.msg === 'message store opened'), { retained: 1, sessions: 1, queued: 2 })
