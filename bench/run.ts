@@ -175,7 +175,8 @@ const ratioSpecs: RatioSpec[] = [
         goal: (metric: string) => (metric === 'fan-in QoS 0' || metric === 'fan-out QoS 0' ? 1 : metric === 'CONNACK p50' ? 1 / 1.5 : undefined)
       }]
     : []),
-  ...(has('tapmq-plugins') && has('tapmq') ? [{ of: 'tapmq-plugins', to: 'tapmq', goal: 0.9 }] : []),
+  // every plugin variant against stock tapmq; the goal applies to the full plugin set
+  ...(has('tapmq') ? names.filter((n) => n.startsWith('tapmq-') && n !== 'tapmq-nocoalesce').map((n) => ({ of: n, to: 'tapmq', goal: n === 'tapmq-plugins' ? 0.9 : undefined })) : []),
   ...(has('tapmq-nocoalesce') && has('tapmq') ? [{ of: 'tapmq', to: 'tapmq-nocoalesce' }] : []),
   ...(has('aedes') && has('mosquitto') ? [{ of: 'aedes', to: 'mosquitto' }] : [])
 ]

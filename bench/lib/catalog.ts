@@ -12,40 +12,55 @@ function pluginsMissing (): string | undefined {
   return missing.length === 0 ? undefined : `first-party plugins not present yet: ${missing.join(', ')}`
 }
 
+interface PluginSetup {
+  /** webhook rules (event names), none = webhook off */
+  readonly webhook: readonly string[]
+  /** http-auth: 'auth' = auth_req only, 'acl' = auth_req + acl_req, none = off */
+  readonly httpAuth?: 'auth' | 'acl'
+}
+
 /**
- * tapmq with the first-party webhook and http-auth plugins on, pointed at fast local
- * receivers in the harness process: the webhook posts connect/disconnect and every publish;
- * http-auth checks CONNECT (cached) and every publish/subscribe ACL (cached).
+ * tapmq with first-party plugins pointed at a fast local HTTP receiver in the harness
+ * process. webhook events are batched up to 100 per request; http-auth has its decision
+ * cache on (auth_req for CONNECT, acl_req for every PUBLISH and SUBSCRIBE).
  */
-function tapmqWithPlugins (): Target {
-  return tapmqTarget('tapmq-plugins', 'tapmq + webhook + http-auth (local receivers, cached)', {
+function tapmqWithPlugins (name: string, description: string, setup: PluginSetup): Target {
+  const plugins = [
+    ...(setup.webhook.length > 0 ? ['plugin.webhook = on', 'plugin.webhook.conf = web_hook.conf'] : []),
+    ...(setup.httpAuth ? ['plugin.http_auth = on', 'plugin.http_auth.conf = auth_http.conf'] : []),
+    ''
+  ].join('\n')
+  return tapmqTarget(name, description, {
     requires: pluginsMissing,
-    plugins: [
-      'plugin.webhook = on', 'plugin.webhook.conf = web_hook.conf',
-      'plugin.http_auth = on', 'plugin.http_auth.conf = auth_http.conf', ''
-    ].join('\n'),
+    plugins,
     sidecar: async () => {
       const receiver = await startReceiver()
-      const files = {
-        'web_hook.conf': [
+      const files: Record<string, string> = {}
+      if (setup.webhook.length > 0) {
+        files['web_hook.conf'] = [
           'web.hook.enable = true',
           `web.hook.url = ${receiver.url}/hook`,
           'web.hook.headers.content-type = application/json',
           'web.hook.body.encoding_of_payload_field = plain',
           'web.hook.pool_size = 32',
-          'web.hook.rule.client.connected.1 = {"action": "on_client_connected"}',
-          'web.hook.rule.client.disconnected.1 = {"action": "on_client_disconnected"}',
-          'web.hook.rule.message.publish.1 = {"action": "on_message_publish"}',
+          'web.hook.batch.max_events = 100',
+          'web.hook.batch.max_delay = 100ms',
+          ...setup.webhook.map((event) => `web.hook.rule.${event}.1 = {"action": "on_${event.replace('.', '_')}"}`),
           ''
-        ].join('\n'),
-        'auth_http.conf': [
+        ].join('\n')
+      }
+      if (setup.httpAuth) {
+        files['auth_http.conf'] = [
           'auth.http.enable = true',
           `auth.http.auth_req.url = ${receiver.url}/mqtt/auth`,
           'auth.http.auth_req.method = post',
+          'auth.http.auth_req.headers.content-type = application/x-www-form-urlencoded',
           'auth.http.auth_req.params = clientid=%c,username=%u,password=%P',
-          `auth.http.acl_req.url = ${receiver.url}/mqtt/acl`,
-          'auth.http.acl_req.method = post',
-          'auth.http.acl_req.params = access=%A,username=%u,clientid=%c,ipaddr=%a,topic=%t',
+          ...(setup.httpAuth === 'acl'
+            ? [`auth.http.acl_req.url = ${receiver.url}/mqtt/acl`, 'auth.http.acl_req.method = post',
+                'auth.http.acl_req.params = access=%A,username=%u,clientid=%c,ipaddr=%a,topic=%t']
+            : []),
+          'auth.http.cache.enable = true',
           'auth.http.timeout = 5s',
           'auth.http.connect_timeout = 5s',
           ''
@@ -56,10 +71,19 @@ function tapmqWithPlugins (): Target {
   })
 }
 
+const CLIENT_EVENTS = ['client.connected', 'client.disconnected']
+
 export function defaultTargets (): Record<string, Target> {
   return {
     tapmq: tapmqTarget('tapmq', 'tapmq, no plugins (defaults: write_coalescing on)'),
-    'tapmq-plugins': tapmqWithPlugins(),
+    'tapmq-plugins': tapmqWithPlugins('tapmq-plugins',
+      'tapmq + webhook (connected, disconnected, every publish; batched) + http-auth (CONNECT + ACL, cached), local receiver',
+      { webhook: [...CLIENT_EVENTS, 'message.publish'], httpAuth: 'acl' }),
+    // the same plugins, one cost at a time
+    'tapmq-plugins-connect': tapmqWithPlugins('tapmq-plugins-connect',
+      'tapmq + webhook (connected, disconnected) + http-auth (CONNECT only, cached)', { webhook: CLIENT_EVENTS, httpAuth: 'auth' }),
+    'tapmq-webhook-publish': tapmqWithPlugins('tapmq-webhook-publish', 'tapmq + webhook on every publish (batched)', { webhook: ['message.publish'] }),
+    'tapmq-http-auth-acl': tapmqWithPlugins('tapmq-http-auth-acl', 'tapmq + http-auth CONNECT + ACL per PUBLISH/SUBSCRIBE, cached', { webhook: [], httpAuth: 'acl' }),
     aedes: aedesTarget(),
     mosquitto: mosquittoTarget(),
     // for measuring the write path: tapmq with aedes' own per-delivery writes
