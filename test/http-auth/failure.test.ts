@@ -5,7 +5,8 @@ import type { ServerResponse } from 'node:http'
 import test from 'ava'
 import { AuthServer, brokerWith, closedPort, connackCode, counters, logText, until } from './helpers.ts'
 
-const FAST_TIMEOUTS = { timeout: 300, connectTimeout: 300 }
+// short enough for a quick test, long enough that a busy machine does not turn an answer into a timeout
+const FAST_TIMEOUTS = { timeout: 1000, connectTimeout: 1000 }
 
 /** Misbehaves according to the user name. */
 function misbehave (username: string, res: ServerResponse): void {
@@ -13,7 +14,7 @@ function misbehave (username: string, res: ServerResponse): void {
   switch (username) {
     case 'slow':
       // answers long after our timeout; the socket is destroyed by then
-      setTimeout(() => { if (!res.destroyed) res.writeHead(200).end() }, 3000).unref()
+      setTimeout(() => { if (!res.destroyed) res.writeHead(200).end() }, 10_000).unref()
       return
     case 'e500':
       return void res.writeHead(500).end('internal error')
@@ -76,7 +77,7 @@ test('on_error = ignore hands the decision to the next source: allow_anonymous =
 
 test('our tap timeout covers our HTTP timeouts, so the host never pre-empts on_error', async (t) => {
   const server = await AuthServer.start(t, (req, res) => misbehave('slow', res))
-  // the host would give up on a tap after 100 ms; our own timeouts are 300 + 300 ms
+  // the host would give up on a tap after 100 ms; our own timeouts are 1 s + 1 s
   const broker = await brokerWith(t, { authReq: { url: server.url(), params: 'username=%u' }, onError: 'ignore', ...FAST_TIMEOUTS }, { config: { hook_timeout: '100ms' } })
   t.is(await connackCode(t, broker.url, { username: 'slow' }), 0)
   t.like(counters(broker), { timeouts_total: 1 })
