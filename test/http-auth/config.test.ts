@@ -1,10 +1,11 @@
 // auth_http.conf: the stock file, NanoMQ's shipped file, EMQX 4 spellings, and every bad
 // value stopping start-up with file:line.
-import { writeFile } from 'node:fs/promises'
+import { readFile, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import test from 'ava'
 import { Conf } from '../../sdk/index.ts'
+import { startTestBroker } from '../../sdk/testing.ts'
 import httpAuth from '../../plugins/http-auth/index.ts'
 import { tmpDir } from './helpers.ts'
 
@@ -37,7 +38,6 @@ test('the stock etc/auth_http.conf: off, NanoMQ values, documented defaults', (t
 })
 
 test('the stock file\'s commented super_req and acl_req examples parse once uncommented', async (t) => {
-  const { readFile } = await import('node:fs/promises')
   const text = (await readFile(STOCK, 'utf8')).replace(/^# (auth\.http\.(super|acl)_req\.)/gm, '$1').replace(/^# (auth\.http\.(max_pending|max_body_size))/gm, '$1')
   const { parsed } = await parseText(t, text)
   const options = parsed()
@@ -119,7 +119,6 @@ for (const [what, line, message] of BAD) {
 }
 
 test('options given directly are validated by the schema', async (t) => {
-  const { startTestBroker } = await import('../../sdk/testing.ts')
   await t.throwsAsync(startTestBroker({ plugins: [{ plugin: httpAuth, options: { authReq: { url: 'ftp://x', method: 'POST' } } }] }), {
     code: 'TAPMQ_ERR_PLUGIN_OPTIONS', message: /authReq\/url/
   })
