@@ -193,7 +193,7 @@ export class Tapmq {
       await this.stop()
       throw err
     }
-    const info = { id: this.broker.id, version: TAPMQ_VERSION, listeners: this.#listeners.map((l) => l.url) }
+    const info = Object.freeze({ id: this.broker.id, version: TAPMQ_VERSION, listeners: Object.freeze(this.#listeners.map((l) => l.url)) })
     await this.hooks.broker.started.promise(info)
     this.log.info(info, 'tapmq started')
   }

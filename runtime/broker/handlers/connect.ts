@@ -17,7 +17,7 @@ export function preConnect (ctx: BridgeContext) {
     state.connect = packet
     watchDeliveries(ctx, client)
     if (isTapped(ctx.hooks.client.connect)) {
-      ctx.hooks.client.connect.call({ ...clientInfo(client, packet, state.peer), ts: Date.now() })
+      ctx.hooks.client.connect.call(Object.freeze({ ...clientInfo(client, packet, state.peer), ts: Date.now() }))
     }
     done(null, true)
   }
@@ -61,7 +61,7 @@ export function authenticate (ctx: BridgeContext) {
     }
 
     if (!isTapped(ctx.hooks.auth)) return decide(undefined)
-    ctx.hooks.auth.promise({ ...info, password }).then(decide, (err: Error) => {
+    ctx.hooks.auth.promise(Object.freeze({ ...info, password })).then(decide, (err: Error) => {
       // the isolation layer turns tap failures into denials; reaching here is a host bug
       ctx.log.error({ err }, 'auth hook failed')
       done(rejection(3, 'authentication is unavailable'), false)

@@ -45,7 +45,7 @@ export function watchDeliveries (ctx: BridgeContext, client: Client): void {
       awaitingAck.set(packet.messageId!, message)
     }
     if (delivered) {
-      hooks.message.delivered.call({ ...message, clientId: client.id, username: ctx.clients.get(client).info?.username, ts: Date.now() })
+      hooks.message.delivered.call(Object.freeze({ ...message, clientId: client.id, username: ctx.clients.get(client).info?.username, ts: Date.now() }))
     }
   })
   internals(client)._parser.on('packet', (packet) => {
@@ -54,8 +54,8 @@ export function watchDeliveries (ctx: BridgeContext, client: Client): void {
     if (!sent || sent.qos !== (packet.cmd === 'puback' ? 1 : 2)) return
     awaitingAck.delete(packet.messageId)
     if (!isTapped(hooks.message.acked)) return
-    hooks.message.acked.call({
+    hooks.message.acked.call(Object.freeze({
       ...sent, clientId: client.id, username: ctx.clients.get(client).info?.username, messageId: packet.messageId, ts: Date.now()
-    })
+    }))
   })
 }

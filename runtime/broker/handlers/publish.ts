@@ -54,17 +54,17 @@ export function authorizePublish (ctx: BridgeContext) {
     counters.messagesDropped++
     dropped.add(packet)
     if (isTapped(hooks.message.dropped)) {
-      hooks.message.dropped.call({
+      hooks.message.dropped.call(Object.freeze({
         topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, retain: packet.retain,
         from: client.id, fromUsername: ctx.clients.get(client).info?.username, reason, detail, ts: Date.now()
-      })
+      }))
     }
     done(null)
   }
 
   const observe = (client: Client, packet: PublishPacket, isWill: boolean, done: Done) => {
     if (!isTapped(hooks.message.publish)) return done(null)
-    const message: PublishEvent = {
+    const message: PublishEvent = Object.freeze({
       topic: packet.topic,
       payload: packet.payload as Buffer,
       qos: packet.qos as QoS,
@@ -73,7 +73,7 @@ export function authorizePublish (ctx: BridgeContext) {
       fromUsername: ctx.clients.get(client).info?.username,
       ts: Date.now(),
       isWill
-    }
+    })
     const verdict = new PublishVerdict(message)
     hooks.message.publish.call(message, verdict)
     if (verdict.dropped !== undefined) return drop(client, packet, 'dropped_by_plugin', verdict.dropped, done)
@@ -98,9 +98,9 @@ export function authorizePublish (ctx: BridgeContext) {
     const isWill = packet === (client as Client & { will?: unknown }).will
     const state = ctx.clients.get(client)
     if (state.superuser || !state.info || !isTapped(hooks.authorize.publish)) return observe(client, packet, isWill, done)
-    hooks.authorize.publish.promise({
+    hooks.authorize.publish.promise(Object.freeze({
       access: 'publish', topic: packet.topic, qos: packet.qos as QoS, client: state.info, superuser: false
-    }).then((decision) => {
+    })).then((decision) => {
       if (decision?.result !== 'deny') return observe(client, packet, isWill, done)
       if (decision.disconnect) {
         ctx.clients.markCause(client, 'not_authorized', decision.reason)
