@@ -3,7 +3,7 @@
 import test from 'ava'
 import type { PublishEvent } from '../../sdk/index.ts'
 import { tapping, testBroker } from '../helpers/broker.ts'
-import { connectClient, nextMessage, Recorder, settle } from '../helpers/mqtt.ts'
+import { connectClient, nextMessage, Recorder, settle, until } from '../helpers/mqtt.ts'
 import { bridgeConfig, bridgeStatus, edgeBroker, waitBridge, waitCounter, waitSubscribed } from './helpers.ts'
 
 /** An upstream tapmq that records every PUBLISH its clients send. */
@@ -31,6 +31,7 @@ test('local messages on forwards go upstream with their QoS and retain flag; oth
   await device.publishAsync('topic1', 'retained', { qos: 1, retain: true })
 
   await waitCounter(edge, 'default_forwarded_total', 4)
+  await until(() => received.length >= 4, 'four messages upstream')
   await settle()
   t.deepEqual(received.sort(), [
     ['topic1', 'retained', 1, false],
