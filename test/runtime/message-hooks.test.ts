@@ -302,3 +302,14 @@ test('$SYS traffic never reaches the message hooks, and clients cannot publish t
   await closed
   t.deepEqual(rec.of('message.publish').list, [])
 })
+
+test.failing('known gap (aedes 1.2): a QoS 2 message reaches a QoS 1 wildcard subscription at QoS 1', async (t) => {
+  const broker = await testBroker(t)
+  const { client: raw } = await RawClient.connect(t, broker.port, { clientId: 'w' })
+  raw.send({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'w/+', qos: 1 }] })
+  await raw.next('suback')
+  const pub = await connectClient(t, broker.url, { clientId: 'p' })
+  await pub.publishAsync('w/x', 'x', { qos: 2 })
+  // aedes downgrades only when the filter equals the topic: here it writes QoS 2 [MQTT-3.8.4-6]
+  t.is(((await raw.next('publish')) as { qos: number }).qos, 1)
+})
