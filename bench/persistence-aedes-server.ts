@@ -2,9 +2,12 @@
 //   node --import tsx bench/persistence-aedes-server.ts <port> memory|sqlite|sqlite-normal|level <dir>
 // `level` needs aedes-persistence-level 9 and level 10, which tapmq does not depend on:
 //   npm install --no-save aedes-persistence-level@9 level@10
+// or installed elsewhere and named by LEVEL_MODULES=/that/dir/node_modules.
 // `sqlite` is tapmq's store alone: no PUBACK-after-commit wrapper (see ack-after-store.ts).
+import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
+import { pathToFileURL } from 'node:url'
 import { Aedes } from 'aedes'
 import { SqliteStore } from '../runtime/persistence/sqlite-store.ts'
 
@@ -16,11 +19,11 @@ async function persistence (): Promise<unknown> {
     case 'sqlite': return new SqliteStore({ file: join(dir, 'tapmq.db'), sync: 'full' })
     case 'sqlite-normal': return new SqliteStore({ file: join(dir, 'tapmq.db'), sync: 'normal' })
     case 'level': {
-      // optional packages, resolved at run time only
-      const levelName = 'level'
-      const persistenceName = 'aedes-persistence-level'
-      const { Level } = await import(levelName) as { Level: new (path: string) => unknown }
-      const factory = (await import(persistenceName)).default as (db: unknown) => unknown
+      // optional packages, resolved at run time only: from this repository, or from the
+      // node_modules directory named by LEVEL_MODULES (an install kept out of the project)
+      const from = createRequire(process.env.LEVEL_MODULES ? join(process.env.LEVEL_MODULES, 'x.js') : import.meta.url)
+      const { Level } = await import(pathToFileURL(from.resolve('level')).href) as { Level: new (path: string) => unknown }
+      const factory = (await import(pathToFileURL(from.resolve('aedes-persistence-level')).href)).default as (db: unknown) => unknown
       return factory(new Level(join(dir, 'level')))
     }
     default: throw new Error(`unknown store ${store}`)

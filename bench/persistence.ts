@@ -9,7 +9,8 @@
 //   tapmq-normal     persistence = embedded, persistence.sync = normal
 // With --stores, bare aedes 1.2 on each store too (bench/persistence-aedes-server.ts):
 //   aedes-memory, aedes-sqlite (tapmq's store alone), and aedes-level (aedes-persistence-level 9 on
-//   LevelDB, when installed: npm install --no-save aedes-persistence-level@9 level@10).
+//   LevelDB, when installed: npm install --no-save aedes-persistence-level@9 level@10, or
+//   installed in another directory named by LEVEL_MODULES=<dir>/node_modules).
 // The goal of issue #7: tapmq-embedded / tapmq-memory >= 0.5 on the persistent QoS 1 cases.
 import { type ChildProcess, spawn } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
@@ -62,8 +63,8 @@ function storeTarget (store: string, description: string): Target {
   return {
     name,
     description,
-    unavailable: () => (store === 'level' && !(resolvable('aedes-persistence-level') && resolvable('level'))
-      ? 'aedes-persistence-level and level are not installed (npm install --no-save aedes-persistence-level@9 level@10)'
+    unavailable: () => (store === 'level' && !process.env.LEVEL_MODULES && !(resolvable('aedes-persistence-level') && resolvable('level'))
+      ? 'aedes-persistence-level and level are not installed (npm install --no-save aedes-persistence-level@9 level@10, or LEVEL_MODULES=<their node_modules>)'
       : undefined),
     async start (options: StartOptions = {}): Promise<RunningTarget> {
       const dir = mkdtempSync(join(tmpdir(), `tapmq-bench-${name}-`))

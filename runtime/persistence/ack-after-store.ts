@@ -9,37 +9,70 @@
 //
 // With a durable store tapmq therefore:
 //   - routes a client's QoS 1 PUBLISH from inside authorizePublish, after the plugins
-//     allowed it, and only then lets aedes continue to its PUBACK; aedes' own
-//     broker.publish call for that packet is answered at once;
-//   - ends every QoS > 0 broker.publish with store.flush(), so the PUBACK/PUBREC (and the
-//     promise of BrokerView.publish) follow the COMMIT of the retained message, the
+//     allowed it, and lets aedes go on to its PUBACK once the message's store steps (the
+//     retained copy, then the offline queues: outgoingEnqueueCombi, aedes' last store step
+//     for a message) are committed. Delivery to online subscribers goes on meanwhile, as
+//     it did after aedes' early PUBACK. aedes' own broker.publish call for that packet is
+//     then answered at once;
+//   - ends every other QoS > 0 broker.publish with a commit, so a QoS 2 PUBREC (and the
+//     promise of BrokerView.publish) follows the COMMIT of the retained message, the
 //     offline queues and the QoS 2 dedup entry.
-// The price: a QoS 1 publisher's PUBACK also waits for the delivery to online subscribers,
-// as aedes already does for QoS 2's PUBREC.
 import type { Aedes, Client, PublishPacket } from 'aedes'
 
 type Done = (error?: Error | null) => void
 type Publish = (packet: PublishPacket, client: Client | null, done?: Done) => void
 type AuthorizePublish = (client: Client | null, packet: PublishPacket, done: Done) => void
 
-export interface Flushable {
+export interface AckStore {
+  /** whether some writes still wait for a COMMIT */
+  readonly pending: boolean
   /** resolves once everything written so far is durable */
   flush (): Promise<void>
+  /** calls `fn` after the offline-queue step of the message with this broker counter */
+  whenEnqueued (brokerCounter: number, fn: () => void): void
+  forgetEnqueued (brokerCounter: number): void
 }
 
-export function ackAfterStore (broker: Aedes, store: Flushable): void {
+export function ackAfterStore (broker: Aedes, store: AckStore): void {
   // the typings know only publish(packet, done); aedes' handlers call publish(packet, client, done)
   const publish = broker.publish.bind(broker) as unknown as Publish
   const authorize = broker.authorizePublish.bind(broker) as unknown as AuthorizePublish
+  /** aedes' counter, which gives every routed message its brokerCounter, synchronously in publish() */
+  const counter = broker as unknown as { counter: number }
   /** client PUBLISHes already routed from authorizePublish */
   const routed = new WeakSet<object>()
 
+  const afterCommit = (done: Done) => {
+    if (!store.pending) return done()
+    store.flush().then(() => done(), (err: Error) => done(err))
+  }
+
   const durablePublish: Publish = (packet, client, done) => {
     if (packet.qos === 0) return publish(packet, client, done)
+    publish(packet, client, (err) => (err ? done?.(err) : afterCommit((flushErr) => done?.(flushErr))))
+  }
+
+  /** routes a client's QoS 1 PUBLISH; `stored` runs once it is committed, or with the routing's error */
+  const routeQoS1 = (packet: PublishPacket, client: Client, stored: Done) => {
+    let answered = false
+    const answer: Done = (err) => {
+      if (answered) return
+      answered = true
+      stored(err)
+    }
+    const before = counter.counter
+    let mine = -1
     publish(packet, client, (err) => {
-      if (err) return done?.(err)
-      store.flush().then(() => done?.(), (flushErr: Error) => done?.(flushErr))
+      if (mine >= 0) store.forgetEnqueued(mine)
+      // the routing finished (or failed) before the queue step was seen: answer now
+      if (err) return answer(err)
+      afterCommit(answer)
     })
+    // aedes-packet took the next counter value for this message, synchronously
+    if (!answered && counter.counter === before + 1) {
+      mine = counter.counter
+      store.whenEnqueued(mine, () => afterCommit(answer))
+    }
   }
 
   broker.authorizePublish = ((client: Client | null, packet: PublishPacket, done: Done) => {
@@ -47,8 +80,8 @@ export function ackAfterStore (broker: Aedes, store: Flushable): void {
     const isClientQoS1 = client !== null && packet.qos === 1 && packet !== (client as Client & { will?: unknown }).will
     authorize(client, packet, (err) => {
       if (err || !isClientQoS1) return done(err)
-      durablePublish(packet, client, (publishErr) => {
-        if (publishErr) return done(publishErr) // aedes closes the connection: no PUBACK, the client sends it again
+      routeQoS1(packet, client, (routeErr) => {
+        if (routeErr) return done(routeErr) // aedes closes the connection: no PUBACK, the client sends it again
         routed.add(packet)
         done(null)
       })

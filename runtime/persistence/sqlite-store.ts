@@ -253,6 +253,8 @@ export class SqliteStore {
   /** waiters for the COMMIT of the open transaction */
   #batch?: Deferred
   #commitTimer?: NodeJS.Immediate
+  /** callbacks waiting for the offline-queue step of a message, by broker counter (see whenEnqueued) */
+  readonly #enqueueWaiters = new Map<number, () => void>()
   #closed = false
   /** called with errors that no caller can receive (a failed group COMMIT) */
   onError: (err: Error) => void = () => {}
@@ -330,6 +332,24 @@ export class SqliteStore {
     this.#batch = undefined
     batch?.reject(err)
     this.onError(err)
+  }
+
+  /** whether writes wait for a COMMIT */
+  get pending (): boolean {
+    return this.#db?.inTransaction === true
+  }
+
+  /**
+   * Calls `fn` once outgoingEnqueueCombi has queued the message with this broker counter
+   * (its last store step), so that tapmq can acknowledge it without waiting for the
+   * delivery to online subscribers. The caller forgets it with `forgetEnqueued`.
+   */
+  whenEnqueued (brokerCounter: number, fn: () => void): void {
+    this.#enqueueWaiters.set(brokerCounter, fn)
+  }
+
+  forgetEnqueued (brokerCounter: number): void {
+    this.#enqueueWaiters.delete(brokerCounter)
   }
 
   /** Resolves once every write made so far is committed (at once if none is pending). */
@@ -456,11 +476,19 @@ export class SqliteStore {
 
   /** staged, like outgoingEnqueue */
   async outgoingEnqueueCombi (subs: ReadonlyArray<{ clientId: string }>, packet: StoredPacket): Promise<void> {
-    if (subs.length === 0) return
-    this.#write((sql) => {
-      const [meta, payload] = pack(new Packet(packet))
-      for (const sub of subs) sql.outPut.run(sub.clientId, packet.brokerId ?? null, id(packet.brokerCounter), meta, payload)
-    })
+    if (subs.length > 0) {
+      this.#write((sql) => {
+        const [meta, payload] = pack(new Packet(packet))
+        for (const sub of subs) sql.outPut.run(sub.clientId, packet.brokerId ?? null, id(packet.brokerCounter), meta, payload)
+      })
+    }
+    const waiter = this.#enqueueWaiters.size > 0 && packet.brokerId === this.#broker?.id && packet.brokerCounter !== undefined
+      ? this.#enqueueWaiters.get(packet.brokerCounter)
+      : undefined
+    if (waiter) {
+      this.#enqueueWaiters.delete(packet.brokerCounter!)
+      waiter()
+    }
   }
 
   #enqueue (sql: Statements, clientId: string, packet: StoredPacket): void {
