@@ -10,7 +10,7 @@ import { nanomqMetrics, Peaks } from './metrics.ts'
 import { isLoopback, type Options, resolveSettings, sameListener, type Settings } from './settings.ts'
 import { V1_PATH, v1Handler } from './v1.ts'
 import { registerV4 } from './v4.ts'
-import { isDashboardRequest, registerDashboard, trackTopics } from './static.ts'
+import { isDashboardRequest, registerDashboard } from './static.ts'
 import { CpuSampler } from './views.ts'
 
 /** slow or stalled clients are cut off after this long (headers plus body) */
@@ -36,7 +36,6 @@ export class HttpApi {
     const cpu = new CpuSampler()
     const metrics = nanomqMetrics(host.broker, peaks, cpu)
     this.#ctx = { host, settings: () => this.#settings, peaks, cpu, nanomqMetrics: metrics }
-    trackTopics(this.#ctx)
     this.#requests = host.metrics.counter('requests_total', 'HTTP API requests answered')
     this.#authFailures = host.metrics.counter('auth_failures_total', 'HTTP API requests refused with 401')
     this.#errors = host.metrics.counter('errors_total', 'HTTP API requests that failed with a 5xx status')

@@ -51,8 +51,9 @@ export function trackTopics (ctx: ApiContext): TopicCounter {
   if (existing) return existing
   const counter = new TopicCounter()
   counters.set(ctx, counter)
+  // tapped when the API first listens, so an idle API costs the message path nothing
   ctx.host.hooks.message.publish.tap({ name: PLUGIN_NAME, stage: STAGE.OBSERVE }, (_message, control) => {
-    counter.count(control.current.topic)
+    if (ctx.settings().enable) counter.count(control.current.topic)
   })
   return counter
 }
