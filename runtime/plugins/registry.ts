@@ -62,6 +62,7 @@ export class PluginRegistry implements PluginsControl {
         const loaded = await this.#load(entry)
         this.#loaded.set(entry.id, loaded)
         if (loaded.state === 'running') await this.#setup(loaded)
+        else this.deps.log.info({ plugin: entry.id, detail: loaded.detail }, 'plugin off')
       } catch (err) {
         if (!entry.optional) throw err
         this.deps.log.warn({ plugin: entry.id, err: (err as Error).message }, 'optional plugin not loaded')
