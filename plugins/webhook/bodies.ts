@@ -28,6 +28,9 @@ function nanomqUsername (username: string | undefined): string {
   return username ?? 'undefined'
 }
 
+/** A JSON string (or null) literal. */
+const json: (value: string | null) => string = JSON.stringify
+
 /** EMQX 4 writes null. */
 function emqxUsername (username: string | undefined): string | null {
   return username ?? null
@@ -57,17 +60,15 @@ export function clientDisconnected (event: DisconnectEvent): string {
 }
 
 export function messagePublish (event: PublishEvent, encoding: PayloadEncoding): string {
-  return JSON.stringify({
-    // real milliseconds; NanoMQ 0.8 sends whole seconds times 1000 (Q8)
-    ts: event.ts,
-    topic: event.topic,
-    retain: event.retain,
-    qos: event.qos,
-    action: 'message_publish',
-    from_username: nanomqUsername(event.fromUsername),
-    from_client_id: event.from,
-    payload: encodePayload(event.payload, encoding)
-  })
+  // the hot path: concatenated rather than JSON.stringify of an object (half the cost);
+  // the result is byte for byte what JSON.stringify would give, tested
+  return '{"ts":' + event.ts + // real milliseconds; NanoMQ 0.8 sends whole seconds times 1000 (Q8)
+    ',"topic":' + json(event.topic) +
+    ',"retain":' + event.retain +
+    ',"qos":' + event.qos +
+    ',"action":"message_publish","from_username":' + json(nanomqUsername(event.fromUsername)) +
+    ',"from_client_id":' + json(event.from) +
+    ',"payload":' + json(encodePayload(event.payload, encoding)) + '}'
 }
 
 // ---- EMQX 4 events (tapmq extensions to NanoMQ) -------------------------------------------
@@ -144,46 +145,37 @@ export function sessionTerminated (event: SessionTerminatedEvent): string {
 }
 
 export function messageDelivered (event: DeliveredEvent, encoding: PayloadEncoding): string {
-  return JSON.stringify({
-    action: 'message_delivered',
-    clientid: event.clientId,
-    username: emqxUsername(event.username),
-    from_client_id: event.from ?? null,
-    from_username: emqxUsername(event.fromUsername),
-    topic: event.topic,
-    qos: event.qos,
-    retain: event.retain,
-    payload: encodePayload(event.payload, encoding),
-    ts: event.ts
-  })
+  return '{"action":"message_delivered","clientid":' + json(event.clientId) +
+    ',"username":' + json(emqxUsername(event.username)) +
+    ',"from_client_id":' + json(event.from ?? null) +
+    ',"from_username":' + json(emqxUsername(event.fromUsername)) +
+    ',"topic":' + json(event.topic) +
+    ',"qos":' + event.qos +
+    ',"retain":' + event.retain +
+    ',"payload":' + json(encodePayload(event.payload, encoding)) +
+    ',"ts":' + event.ts + '}'
 }
 
 export function messageAcked (event: AckedEvent, encoding: PayloadEncoding): string {
-  return JSON.stringify({
-    action: 'message_acked',
-    clientid: event.clientId,
-    username: emqxUsername(event.username),
-    from_client_id: event.from ?? null,
-    from_username: emqxUsername(event.fromUsername),
-    topic: event.topic,
-    qos: event.qos,
-    retain: event.retain ?? false,
-    payload: event.payload === undefined ? '' : encodePayload(event.payload, encoding),
-    ts: event.ts
-  })
+  return '{"action":"message_acked","clientid":' + json(event.clientId) +
+    ',"username":' + json(emqxUsername(event.username)) +
+    ',"from_client_id":' + json(event.from ?? null) +
+    ',"from_username":' + json(emqxUsername(event.fromUsername)) +
+    ',"topic":' + json(event.topic) +
+    ',"qos":' + event.qos +
+    ',"retain":' + (event.retain ?? false) +
+    ',"payload":' + json(event.payload === undefined ? '' : encodePayload(event.payload, encoding)) +
+    ',"ts":' + event.ts + '}'
 }
 
 /** Not an EMQX 4 webhook event; EMQX 5 has it, with a reason. */
 export function messageDropped (event: DroppedEvent, encoding: PayloadEncoding): string {
-  return JSON.stringify({
-    action: 'message_dropped',
-    from_client_id: event.from,
-    from_username: emqxUsername(event.fromUsername),
-    topic: event.topic,
-    qos: event.qos,
-    retain: event.retain,
-    payload: encodePayload(event.payload, encoding),
-    ts: event.ts,
-    reason: event.reason
-  })
+  return '{"action":"message_dropped","from_client_id":' + json(event.from) +
+    ',"from_username":' + json(emqxUsername(event.fromUsername)) +
+    ',"topic":' + json(event.topic) +
+    ',"qos":' + event.qos +
+    ',"retain":' + event.retain +
+    ',"payload":' + json(encodePayload(event.payload, encoding)) +
+    ',"ts":' + event.ts +
+    ',"reason":' + json(event.reason) + '}'
 }

@@ -1,6 +1,6 @@
 // The broker thread's end of delivery: taps hand it finished body strings, it collects
-// them for one turn of the event loop and posts them to the worker in one message. The
-// broker pays for a JSON.stringify and an array push per event, never for HTTP.
+// them for a few milliseconds and posts them to the worker in one message. The broker pays
+// for building a body and an array push per event, never for HTTP.
 import { Worker } from 'node:worker_threads'
 import type { Logger, PluginMetrics } from '../../sdk/index.ts'
 import type { FromWorker, ToWorker, WorkerData } from './protocol.ts'
@@ -10,6 +10,10 @@ const WORKER_URL = new URL('./worker.mjs', import.meta.url)
 /** Events on their way to the worker are bounded too, should its event loop ever stall. */
 const MIN_TRANSIT_EVENTS = 10_000
 const MIN_TRANSIT_CHARS = 16 * 1024 * 1024
+/** how often taps' bodies go to the worker, at most */
+const FLUSH_INTERVAL_MS = 5
+/** ... unless this many wait: then at the end of the loop's turn */
+const FLUSH_EVENTS = 512
 const RESTART_DELAY_MS = 1000
 const MAX_RESTART_DELAY_MS = 60_000
 
@@ -73,7 +77,9 @@ export class WebhookChannel {
   #config: SenderConfig
   #pending: string[] = []
   #pendingChars = 0
-  #scheduled = false
+  #timer: NodeJS.Timeout | undefined
+  #immediate: NodeJS.Immediate | undefined
+  readonly #flushNow = () => this.#flush()
   #matched = 0
   /** events and characters posted to the current worker, against what it says it received */
   #posted = 0
@@ -125,9 +131,12 @@ export class WebhookChannel {
     this.#pending.push(body)
     this.#pendingChars += body.length
     this.#matched++
-    if (!this.#scheduled) {
-      this.#scheduled = true
-      setImmediate(() => this.#flush())
+    // one postMessage per FLUSH_INTERVAL_MS, or per turn of the loop once FLUSH_EVENTS wait:
+    // waking the worker costs more than building a body, so it must not happen per event
+    if (this.#pending.length >= FLUSH_EVENTS) {
+      this.#immediate ??= setImmediate(this.#flushNow)
+    } else if (this.#timer === undefined && this.#immediate === undefined) {
+      this.#timer = setTimeout(this.#flushNow, FLUSH_INTERVAL_MS)
     }
   }
 
@@ -171,7 +180,10 @@ export class WebhookChannel {
   }
 
   #flush (): void {
-    this.#scheduled = false
+    clearTimeout(this.#timer)
+    clearImmediate(this.#immediate)
+    this.#timer = undefined
+    this.#immediate = undefined
     if (this.#matched > 0) {
       this.metrics.matched.inc(this.#matched)
       this.#matched = 0

@@ -35,7 +35,7 @@ export const Options = Type.Object({
   }, { default: {} }),
   /** web.hook.connect_timeout */
   connectTimeoutMs: Type.Integer({ minimum: 1, default: 5000 }),
-  /** web.hook.request_timeout: one attempt, from sending to the end of the response */
+  /** web.hook.request_timeout: how long an attempt waits for the answer's headers, and for each part of its body */
   requestTimeoutMs: Type.Integer({ minimum: 1, default: 5000 }),
   retry: Type.Object({
     /** web.hook.retry.max_retries: attempts after the first; 0 = never retry */

@@ -31,7 +31,7 @@ export default definePlugin({
     slot.channel = channel
 
     // what the taps read; replaced whole on reload, so a tap sees one config or the other
-    let state = { rules: compileRules(options.rules), encoding: options.encoding }
+    let state: TapState = { rules: compileRules(options.rules), encoding: options.encoding }
     let drainTimeoutMs = options.drainTimeoutMs
     let closed = false
     const tapped = new Set<WebhookEvent>()
@@ -87,56 +87,61 @@ export default definePlugin({
   }
 })
 
-/** Registers the one tap of `event`; each reads the current rules and encoding. */
-function tapEvent (hooks: Hooks, event: WebhookEvent, current: () => { rules: RuleTable, encoding: Options['encoding'] }, send: (body: string) => void): void {
+interface TapState {
+  readonly rules: RuleTable
+  readonly encoding: Options['encoding']
+}
+
+/** $SYS/ messages are the broker's own; EMQX skips them for message events. */
+const isSys = (topic: string) => topic.startsWith('$SYS/')
+
+/** Registers the one tap of `event`; it reads the rules and encoding current at each call. */
+function tapEvent (hooks: Hooks, event: WebhookEvent, current: () => TapState, send: (body: string) => void): void {
   // observers run after plugins that rewrite or drop, so bodies show the final message
   const tap = { name: PLUGIN_NAME, stage: STAGE.OBSERVE }
-  const matcher = () => current().rules[event]
-  const always = (build: () => string) => {
-    if (matcher()) send(build())
-  }
-  const onTopic = (topic: string, build: () => string) => {
-    const matches = matcher()
-    if (matches !== undefined && matches(topic)) send(build())
-  }
-  // $SYS/ messages are the broker's own; EMQX skips them for message events
-  const onMessage = (topic: string, build: () => string) => {
-    if (!topic.startsWith('$SYS/')) onTopic(topic, build)
-  }
+  /** whether a rule of `event` takes this event (its topic, for the events that have one) */
+  const wanted = (topic = '') => current().rules[event]?.(topic) === true
   switch (event) {
     case 'client.connect':
-      return hooks.client.connect.tap(tap, (e) => always(() => bodies.clientConnect(e)))
+      return hooks.client.connect.tap(tap, (e) => { if (wanted()) send(bodies.clientConnect(e)) })
     case 'client.connack':
-      return hooks.client.connack.tap(tap, (e) => always(() => bodies.clientConnack(e)))
+      return hooks.client.connack.tap(tap, (e) => { if (wanted()) send(bodies.clientConnack(e)) })
     case 'client.connected':
-      return hooks.client.connected.tap(tap, (e) => always(() => bodies.clientConnected(e)))
+      return hooks.client.connected.tap(tap, (e) => { if (wanted()) send(bodies.clientConnected(e)) })
     case 'client.disconnected':
-      return hooks.client.disconnected.tap(tap, (e) => always(() => bodies.clientDisconnected(e)))
+      return hooks.client.disconnected.tap(tap, (e) => { if (wanted()) send(bodies.clientDisconnected(e)) })
     case 'client.subscribe':
       return hooks.client.subscribe.tap(tap, (e, control) => {
-        const subscription = { ...e, ...control.current }
-        onTopic(subscription.topic, () => bodies.clientSubscribe(subscription))
+        // as earlier taps left it (they may rewrite the filter or QoS)
+        const subscription = control.current === e ? e : { ...e, ...control.current }
+        if (wanted(subscription.topic)) send(bodies.clientSubscribe(subscription))
       })
     case 'client.unsubscribe':
-      return hooks.client.unsubscribe.tap(tap, (e) => onTopic(e.topic, () => bodies.clientUnsubscribe(e)))
+      return hooks.client.unsubscribe.tap(tap, (e) => { if (wanted(e.topic)) send(bodies.clientUnsubscribe(e)) })
     case 'session.subscribed':
-      return hooks.session.subscribed.tap(tap, (e) => onTopic(e.topic, () => bodies.sessionSubscribed(e)))
+      return hooks.session.subscribed.tap(tap, (e) => { if (wanted(e.topic)) send(bodies.sessionSubscribed(e)) })
     case 'session.unsubscribed':
-      return hooks.session.unsubscribed.tap(tap, (e) => onTopic(e.topic, () => bodies.sessionUnsubscribed(e)))
+      return hooks.session.unsubscribed.tap(tap, (e) => { if (wanted(e.topic)) send(bodies.sessionUnsubscribed(e)) })
     case 'session.terminated':
-      return hooks.session.terminated.tap(tap, (e) => always(() => bodies.sessionTerminated(e)))
+      return hooks.session.terminated.tap(tap, (e) => { if (wanted()) send(bodies.sessionTerminated(e)) })
     case 'message.publish':
       return hooks.message.publish.tap(tap, (e, control) => {
         // earlier taps may have rewritten topic, payload or retain
         const message = control.current === e ? e : { ...e, ...control.current }
-        onMessage(message.topic, () => bodies.messagePublish(message, current().encoding))
+        if (!isSys(message.topic) && wanted(message.topic)) send(bodies.messagePublish(message, current().encoding))
       })
     case 'message.delivered':
-      return hooks.message.delivered.tap(tap, (e) => onMessage(e.topic, () => bodies.messageDelivered(e, current().encoding)))
+      return hooks.message.delivered.tap(tap, (e) => {
+        if (!isSys(e.topic) && wanted(e.topic)) send(bodies.messageDelivered(e, current().encoding))
+      })
     case 'message.acked':
-      return hooks.message.acked.tap(tap, (e) => onMessage(e.topic, () => bodies.messageAcked(e, current().encoding)))
+      return hooks.message.acked.tap(tap, (e) => {
+        if (!isSys(e.topic) && wanted(e.topic)) send(bodies.messageAcked(e, current().encoding))
+      })
     case 'message.dropped':
-      return hooks.message.dropped.tap(tap, (e) => onMessage(e.topic, () => bodies.messageDropped(e, current().encoding)))
+      return hooks.message.dropped.tap(tap, (e) => {
+        if (!isSys(e.topic) && wanted(e.topic)) send(bodies.messageDropped(e, current().encoding))
+      })
   }
 }
 

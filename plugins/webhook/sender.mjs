@@ -13,7 +13,7 @@ import { Signer } from './signing.mjs'
  * @typedef {import('./protocol.ts').DropReason} DropReason
  * @typedef {(level: 'warn' | 'error' | 'info', message: string, data?: Record<string, unknown>) => void} SenderLog
  * @typedef {{ readonly body: string, readonly at: number }} Item
- * @typedef {{ readonly count: number, lost: boolean, controller?: AbortController, wake?: () => void }} Delivery
+ * @typedef {{ readonly count: number, lost: boolean, pool?: Pool, wake?: () => void }} Delivery
  *   one request under way: its events, and whether a drain already counted them as lost
  * @typedef {{ ok: true } | { ok: false, retriable: boolean, error: string, retryAfterMs?: number }} Outcome
  */
@@ -315,35 +315,35 @@ export class Sender {
   async #attempt (body, id, delivery) {
     const { requestTimeoutMs, pipelining } = this.#config
     const headers = id === undefined ? this.#headers : { ...this.#headers, ...this.#signer.headers(id, body) }
-    const controller = new AbortController()
-    delivery.controller = controller
-    const timer = setTimeout(() => controller.abort(new Error(`no complete answer within ${requestTimeoutMs} ms`)), requestTimeoutMs)
+    const pool = this.#pool
+    delivery.pool = pool
     this.stats.requests++
     try {
-      const response = await this.#pool.request({
+      // undici's own timers bound the wait for the answer's headers and every gap in its
+      // body (cheaper than an AbortSignal and a timer per request); the drain destroys the
+      // pool to cut requests short
+      const response = await pool.request({
         path: this.#path,
         method: 'POST',
         headers,
         body,
-        signal: controller.signal,
         headersTimeout: requestTimeoutMs,
         bodyTimeout: requestTimeoutMs,
         // webhook-id makes a replay harmless, so requests may share a connection's pipeline
         idempotent: pipelining > 1,
         blocking: pipelining <= 1
       })
-      // read (and forget) the answer, so the connection can carry the next request
+      // read (and forget) the answer, so the connection can carry the next request; a
+      // longer answer closes the connection
       await response.body.dump({ limit: MAX_RESPONSE_BYTES })
       const status = response.statusCode
       if (status >= 200 && status < 300) return { ok: true }
       return { ok: false, retriable: retriableStatus(status), error: `HTTP ${status}`, retryAfterMs: parseRetryAfter(response.headers['retry-after']) }
     } catch (err) {
-      const error = /** @type {Error & { code?: string }} */ (controller.signal.aborted ? controller.signal.reason : err)
-      const code = /** @type {{ code?: string }} */ (err).code
-      return { ok: false, retriable: true, error: code ? `${code}: ${error.message}` : error.message }
+      const error = /** @type {Error & { code?: string }} */ (err)
+      return { ok: false, retriable: true, error: error.code ? `${error.code}: ${error.message}` : error.message }
     } finally {
-      clearTimeout(timer)
-      delivery.controller = undefined
+      delivery.pool = undefined
     }
   }
 
@@ -373,14 +373,15 @@ export class Sender {
     for (const delivery of this.#deliveries) {
       delivery.lost = true
       lost += delivery.count
-      delivery.controller?.abort(new Error('shutting down'))
       delivery.wake?.()
     }
     this.stats.dropped.shutdown += lost
     this.stats.depth = 0
     this.stats.bytes = 0
     this.#changed()
-    await this.#pool.destroy().catch(() => {})
+    // cuts every request still under way, on this pool and on one a reload replaced
+    const pools = new Set([this.#pool, ...[...this.#deliveries].map((delivery) => delivery.pool)])
+    await Promise.all([...pools].map((pool) => pool?.destroy().catch(() => {})))
     return { lost }
   }
 }

@@ -3,6 +3,7 @@
 import test from 'ava'
 import { definePlugin } from '../../sdk/index.ts'
 import { startTestBroker } from '../../sdk/testing.ts'
+import * as bodies from '../../plugins/webhook/bodies.ts'
 import webhook from '../../plugins/webhook/index.ts'
 import { connectClient, connectRefused, nextMessage, RawClient, until } from '../helpers/mqtt.ts'
 import { baseConf, brokerWith, DELIVERY_MS, optionsFrom, Receiver } from './receiver.ts'
@@ -137,4 +138,27 @@ test('plain payloads: UTF-8 decoded (bad bytes become U+FFFD, NUL kept), empty i
   t.is((JSON.parse(binary) as { payload: string }).payload, '\ufffd\u0000Aé')
   const empty = await receiver.body('"topic":"empty/1"')
   t.true(empty.endsWith('"payload":""}'), empty)
+})
+
+test('hot-path bodies are built by concatenation: the same bytes as JSON.stringify of the fields in order', (t) => {
+  const tricky = ['plain', 'quo"te\\back', 'new\nline\u0000nul', 'ünï©ødé 🚀', '\u2028\u2029', '</script>']
+  for (const text of tricky) {
+    const payload = Buffer.from(text)
+    const publish = { topic: `t/${text}`, payload, qos: 2 as const, retain: true, from: text, fromUsername: text, ts: 1654070400123, isWill: false }
+    t.is(bodies.messagePublish(publish, 'plain'), JSON.stringify({
+      ts: publish.ts, topic: publish.topic, retain: true, qos: 2, action: 'message_publish', from_username: text, from_client_id: text, payload: text
+    }))
+    const delivered = { topic: publish.topic, payload, qos: 1 as const, retain: false, clientId: text, username: undefined, from: undefined, fromUsername: text, ts: 7 }
+    t.is(bodies.messageDelivered(delivered, 'base64'), JSON.stringify({
+      action: 'message_delivered', clientid: text, username: null, from_client_id: null, from_username: text, topic: publish.topic, qos: 1, retain: false, payload: payload.toString('base64'), ts: 7
+    }))
+    const acked = { clientId: text, username: text, topic: publish.topic, qos: 1 as const, messageId: 3, ts: 8 }
+    t.is(bodies.messageAcked(acked, 'plain'), JSON.stringify({
+      action: 'message_acked', clientid: text, username: text, from_client_id: null, from_username: null, topic: publish.topic, qos: 1, retain: false, payload: '', ts: 8
+    }))
+    const dropped = { topic: publish.topic, payload, qos: 0 as const, retain: false, from: text, fromUsername: undefined, reason: 'not_authorized' as const, ts: 9 }
+    t.is(bodies.messageDropped(dropped, 'plain'), JSON.stringify({
+      action: 'message_dropped', from_client_id: text, from_username: null, topic: publish.topic, qos: 0, retain: false, payload: text, ts: 9, reason: 'not_authorized'
+    }))
+  }
 })
