@@ -199,3 +199,12 @@ test('pipelining (web.hook.enable_pipelining) delivers everything over fewer con
   t.is(new Set(receiver.requests.map((request) => request.socket)).size, 1)
   t.is((await counterReaches(broker, 'sent_total', 20)).failed_total, 0)
 })
+
+test('an answer with a huge body still counts by its status; the body is not kept', async (t) => {
+  const big = Buffer.alloc(2 * 1024 * 1024, 0x78)
+  const receiver = await Receiver.start(t, (_request, response) => response.writeHead(200).end(big))
+  const broker = await brokerWith(t, baseConf(receiver) + PUBLISH_RULE + 'web.hook.pool_size=1\n')
+  const client = await connectClient(t, broker.url, { clientId: 'big' })
+  for (let n = 0; n < 3; n++) await client.publishAsync(`big/${n}`, 'x')
+  t.like(await counterReaches(broker, 'sent_total', 3), { failed_total: 0, retried_total: 0, requests_total: 3 })
+})
