@@ -1,0 +1,29 @@
+// The worker side of the plugin is JavaScript (see plugins/webhook/protocol.ts for why) with
+// JSDoc types; this keeps it under the same strict type check as the TypeScript files.
+import test from 'ava'
+import ts from 'typescript'
+
+const WORKER = new URL('../../plugins/webhook/worker.mjs', import.meta.url).pathname
+
+test('worker.mjs, sender.mjs and signing.mjs pass a strict type check', (t) => {
+  const program = ts.createProgram([WORKER], {
+    allowJs: true,
+    checkJs: true,
+    strict: true,
+    noEmit: true,
+    noUnusedLocals: true,
+    target: ts.ScriptTarget.ES2023,
+    module: ts.ModuleKind.NodeNext,
+    moduleResolution: ts.ModuleResolutionKind.NodeNext,
+    allowImportingTsExtensions: true,
+    skipLibCheck: true,
+    types: ['node']
+  })
+  const checked = program.getSourceFiles().map((file) => file.fileName).filter((name) => name.includes('/plugins/webhook/'))
+  t.true(checked.some((name) => name.endsWith('sender.mjs')) && checked.some((name) => name.endsWith('signing.mjs')))
+  const problems = ts.getPreEmitDiagnostics(program).map((diagnostic) => {
+    const where = diagnostic.file ? `${diagnostic.file.fileName}:${diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start ?? 0).line + 1}: ` : ''
+    return where + ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')
+  })
+  t.deepEqual(problems, [])
+})
