@@ -15,6 +15,8 @@ const FLUSH_INTERVAL_MS = 5
 /** ... unless this many wait: then at the end of the loop's turn */
 const FLUSH_EVENTS = 512
 const RESTART_DELAY_MS = 1000
+/** how long past the drain deadline to wait for the worker's own count */
+const DRAIN_GRACE_MS = 500
 const MAX_RESTART_DELAY_MS = 60_000
 
 type ChannelDrop = typeof DROP_REASONS[number] | 'overload' | 'worker_exit'
@@ -154,14 +156,16 @@ export class WebhookChannel {
     clearTimeout(this.#restartTimer)
     this.#flush()
     if (!this.#running) return 0
+    // a deadline rather than a duration: a worker still loading must not get the full time
+    const deadline = Date.now() + timeoutMs
     const lost = await new Promise<number | undefined>((resolve) => {
-      // the worker enforces timeoutMs itself; this only covers a worker that cannot answer
-      const timer = setTimeout(() => resolve(undefined), timeoutMs + 2000)
+      // the worker keeps the deadline itself; this only covers a worker that cannot answer
+      const timer = setTimeout(() => resolve(undefined), timeoutMs + DRAIN_GRACE_MS)
       this.#drained = (count) => {
         clearTimeout(timer)
         resolve(count)
       }
-      this.#post({ type: 'drain', timeoutMs })
+      this.#post({ type: 'drain', deadline })
     })
     this.#running = false
     const unanswered = lost === undefined ? this.#stats.depth + this.#stats.inflight + this.#transit() : 0

@@ -1,6 +1,6 @@
 // NanoMQ 0.8's WebHook, as a tapmq plugin: broker events that match a rule are POSTed as
 // JSON to web.hook.url. Taps only build the body and enqueue it; a worker thread does the
-// HTTP (channel.ts → worker.ts → sender.ts). See docs/webhook.md.
+// HTTP (channel.ts → worker.mjs → sender.mjs). See docs/webhook.md.
 import { definePlugin, type Hooks, type PluginHost, type PluginMetrics, STAGE } from '../../sdk/index.ts'
 import * as bodies from './bodies.ts'
 import { WebhookChannel, WebhookMetrics } from './channel.ts'
@@ -161,7 +161,7 @@ function redact (url: string): string {
 }
 
 /**
- * The host stops waiting for close() after shutdown_timeout; drain for less than that, so
+ * The host stops waiting for close() after shutdown_timeout; drain for a second less, so
  * the count of lost events still reaches the log.
  */
 function boundedDrain (host: PluginHost, drainTimeoutMs: number): number {

@@ -39,7 +39,8 @@ export type ToWorker =
   /** bodies separated by "\n" (compact JSON never contains a raw newline) */
   | { readonly type: 'events', readonly data: string }
   | { readonly type: 'configure', readonly config: SenderConfig }
-  | { readonly type: 'drain', readonly timeoutMs: number }
+  /** send what is queued until `deadline` (epoch ms), then give up on the rest */
+  | { readonly type: 'drain', readonly deadline: number }
 
 export type FromWorker =
   | { readonly type: 'ready' }

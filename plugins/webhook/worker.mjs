@@ -59,7 +59,7 @@ port.on('message', (/** @type {ToWorker} */ message) => {
       }
       break
     case 'drain':
-      sender.drain(message.timeoutMs).then(({ lost }) => {
+      sender.drain(Math.max(0, message.deadline - Date.now())).then(({ lost }) => {
         postStats()
         post({ type: 'drained', lost })
       }, (/** @type {Error} */ err) => {
