@@ -13,12 +13,12 @@
 //
 // The broker runs as its own process (the tapmq CLI, pinned to core 0 when taskset exists);
 // the load runs in separate generator processes (bench/lib, raw sockets + mqtt-packet,
-// pinned to core 1); the auth server runs in this process. All figures are ratios against a
+// pinned to core 1); the auth server runs in this process (also on core 1). All figures are ratios against a
 // baseline measured in the same invocation.
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { parseArgs } from 'node:util'
-import { LoadGenerator, machineInfo, median, type RunningTarget, type ScenarioResult, tapmqTarget } from './lib/index.ts'
+import { LoadGenerator, machineInfo, median, pinToCpu, type RunningTarget, type ScenarioResult, tapmqTarget } from './lib/index.ts'
 
 const { values: args } = parseArgs({
   options: { reps: { type: 'string', default: '3' }, quick: { type: 'boolean', default: false }, only: { type: 'string' } }
@@ -106,6 +106,8 @@ const started = Date.now()
 const machine = machineInfo()
 console.log(`http-auth benchmark - ${machine.cpus} cores (${machine.cpuModel}), node ${machine.node}, reps ${REPS}${QUICK ? ', quick' : ''}`)
 
+// the auth server (this process) shares core 1 with the load generators: core 0 is the broker's
+pinToCpu(process.pid, 1)
 const auth = await startAuthServer()
 const generator = new LoadGenerator({ cpu: 1 })
 const stormGenerator = new LoadGenerator({ cpu: 1 })
@@ -177,7 +179,7 @@ async function partB (): Promise<void> {
   const quiet: number[] = []
   const stormy: number[] = []
   const notes: string[] = []
-  for (let rep = 0; rep < Math.min(REPS, 2); rep++) {
+  for (let rep = 0; rep < REPS; rep++) {
     const alone = await generator.run('fanin0', broker.address, { ...flow, prefix: `q${rep}` })
     if (!alone.valid) notes.push(`quiet run ${rep}: ${alone.invalidReason}`)
     quiet.push(metric(alone, 'fan-in QoS 0'))
