@@ -61,6 +61,12 @@ export const Options = Type.Object({
   }, { default: {} }),
   /** web.hook.signing.secrets: Standard Webhooks `whsec_<base64>` secrets; empty = unsigned */
   signingSecrets: Type.Array(Type.String({ pattern: '^whsec_' }), { default: [] }),
+  /**
+   * web.hook.worker_nice: scheduling priority of the delivery thread (Linux nice, 0 to 19).
+   * Above 0, MQTT traffic wins the CPU when both want it; webhooks then fall behind and the
+   * queue's bounds apply.
+   */
+  workerNice: Type.Integer({ minimum: 0, maximum: 19, default: 10 }),
   /** web.hook.drain_timeout: at shutdown or reload, how long queued events may take to go out */
   drainTimeoutMs: Type.Integer({ minimum: 0, default: 5000 }),
   /** findings of the parser to log at start-up (rule actions that disagree with their key) */
@@ -137,6 +143,7 @@ export function parse (conf: Conf): Options {
       maxBytes: size(conf, 'web.hook.batch.max_bytes', 1024 * 1024)
     },
     signingSecrets: parseSecrets(conf),
+    workerNice: conf.int('web.hook.worker_nice', 10, { min: 0, max: 19 }),
     drainTimeoutMs: conf.duration('web.hook.drain_timeout', 5000),
     warnings
   }

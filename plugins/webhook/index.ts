@@ -146,8 +146,8 @@ function tapEvent (hooks: Hooks, event: WebhookEvent, current: () => TapState, s
 }
 
 function senderConfig (options: Options): SenderConfig {
-  const { url, headers, poolSize, pipelining, ssl, connectTimeoutMs, requestTimeoutMs, retry, queue, batch, signingSecrets } = options
-  return { url, headers, poolSize, pipelining, ssl, connectTimeoutMs, requestTimeoutMs, retry, queue, batch, signingSecrets }
+  const { url, headers, poolSize, pipelining, ssl, connectTimeoutMs, requestTimeoutMs, retry, queue, batch, signingSecrets, workerNice } = options
+  return { url, headers, poolSize, pipelining, ssl, connectTimeoutMs, requestTimeoutMs, retry, queue, batch, signingSecrets, workerNice }
 }
 
 function logWarnings (host: PluginHost, options: Options): void {

@@ -5,7 +5,7 @@ import type { Options } from './config.ts'
 
 /** The options the sender uses: everything but what the broker side does (rules, encoding). */
 export type SenderConfig = Pick<Options,
-  'url' | 'headers' | 'poolSize' | 'pipelining' | 'ssl' | 'connectTimeoutMs' | 'requestTimeoutMs' | 'retry' | 'queue' | 'batch' | 'signingSecrets'>
+  'url' | 'headers' | 'poolSize' | 'pipelining' | 'ssl' | 'connectTimeoutMs' | 'requestTimeoutMs' | 'retry' | 'queue' | 'batch' | 'signingSecrets' | 'workerNice'>
 
 /** Why the worker dropped events; keep in step with `dropped` in sender.mjs. */
 export const DROP_REASONS = ['queue_full', 'too_large', 'shutdown'] as const

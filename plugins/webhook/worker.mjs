@@ -1,5 +1,6 @@
 // The delivery worker: owns the Sender, reports stats at most every STATS_INTERVAL_MS,
 // forwards its log lines to the broker's logger. Messages: see protocol.ts.
+import { getPriority, setPriority } from 'node:os'
 import { parentPort, workerData } from 'node:worker_threads'
 import { Sender } from './sender.mjs'
 
@@ -36,9 +37,25 @@ const changed = () => {
   statsTimer ??= setTimeout(postStats, STATS_INTERVAL_MS)
 }
 
+/**
+ * Lowers this thread's priority (web.hook.worker_nice), so that the broker's thread wins
+ * the CPU. Linux only: there a nice value belongs to a thread; elsewhere setPriority(0, n)
+ * would lower the whole broker. Raising a priority again needs privileges: then it stays.
+ * @param {number} nice
+ */
+function renice (nice) {
+  if (process.platform !== 'linux' || getPriority(0) === nice) return
+  try {
+    setPriority(0, nice)
+  } catch (err) {
+    log('warn', 'webhook worker priority unchanged', { nice, err: /** @type {Error} */ (err).message })
+  }
+}
+
 /** @type {Sender} */
 let sender
 try {
+  renice(/** @type {WorkerData} */ (workerData).config.workerNice)
   sender = new Sender(/** @type {WorkerData} */ (workerData).config, changed, log)
 } catch (err) {
   post({ type: 'fatal', message: /** @type {Error} */ (err).message })
@@ -53,6 +70,7 @@ port.on('message', (/** @type {ToWorker} */ message) => {
       break
     case 'configure':
       try {
+        renice(message.config.workerNice)
         sender.configure(message.config)
       } catch (err) {
         log('error', 'webhook settings not applied', { err: /** @type {Error} */ (err).message })

@@ -29,6 +29,7 @@ test('the stock etc/web_hook.conf: off, NanoMQ\'s values, every key read, the de
     queue: { maxEvents: 10_000, maxBytes: 64 * 1024 * 1024 },
     batch: { maxEvents: 1, maxDelayMs: 100, maxBytes: 1024 * 1024 },
     signingSecrets: [],
+    workerNice: 10,
     drainTimeoutMs: 5000,
     warnings: []
   } satisfies Options)
@@ -41,7 +42,7 @@ test('the stock file\'s commented rules and extension keys, uncommented, are val
   const options = await optionsFrom(t, text)
   t.is(options.rules.length, 13)
   t.deepEqual(options.warnings, [])
-  t.like(options, { connectTimeoutMs: 5000, requestTimeoutMs: 5000, pipelining: 1, drainTimeoutMs: 5000 })
+  t.like(options, { connectTimeoutMs: 5000, requestTimeoutMs: 5000, pipelining: 1, drainTimeoutMs: 5000, workerNice: 10 })
   t.deepEqual(options.retry, { maxRetries: 5, initialBackoffMs: 500, maxBackoffMs: 30_000 })
   t.deepEqual(options.queue, { maxEvents: 10_000, maxBytes: 64 * 1024 * 1024 })
   t.deepEqual(options.batch, { maxEvents: 1, maxDelayMs: 100, maxBytes: 1024 * 1024 })
@@ -69,7 +70,8 @@ test('extension keys, units, TLS paths relative to the file, secrets', async (t)
     'web.hook.batch.max_delay = 1s',
     'web.hook.batch.max_bytes = 256KB',
     'web.hook.signing.secrets = whsec_MDEyMzQ1Njc4OWFiY2RlZg==, whsec_ZmVkY2JhOTg3NjU0MzIxMA==',
-    'web.hook.drain_timeout = 0s'
+    'web.hook.drain_timeout = 0s',
+    'web.hook.worker_nice = 0'
   ].join('\n'))
   const options = parse(Conf.fromFile(file))
   t.like(options, {
@@ -83,7 +85,8 @@ test('extension keys, units, TLS paths relative to the file, secrets', async (t)
     queue: { maxEvents: 500, maxBytes: 2 * 1024 * 1024 },
     batch: { maxEvents: 50, maxDelayMs: 1000, maxBytes: 256 * 1024 },
     signingSecrets: ['whsec_MDEyMzQ1Njc4OWFiY2RlZg==', 'whsec_ZmVkY2JhOTg3NjU0MzIxMA=='],
-    drainTimeoutMs: 0
+    drainTimeoutMs: 0,
+    workerNice: 0
   })
 })
 
@@ -141,7 +144,8 @@ const BAD: Array<[string, string, RegExp]> = [
   ['a signing secret without whsec_', 'web.hook.signing.secrets=supersecret', /web\.hook\.signing\.secrets.*whsec_/],
   ['a signing secret too short', 'web.hook.signing.secrets=whsec_YWJj', /web\.hook\.signing\.secrets/],
   ['initial backoff above the maximum', 'web.hook.retry.initial_backoff=1m', /web\.hook\.retry\.initial_backoff.*no longer than web\.hook\.retry\.max_backoff/],
-  ['pipelining out of range', 'web.hook.enable_pipelining=500', /web\.hook\.enable_pipelining: "500"/]
+  ['pipelining out of range', 'web.hook.enable_pipelining=500', /web\.hook\.enable_pipelining: "500"/],
+  ['a nice value out of range', 'web.hook.worker_nice=20', /web\.hook\.worker_nice: "20" \(allowed: an integer from 0 to 19\)/]
 ]
 
 for (const [what, line, message] of BAD) {

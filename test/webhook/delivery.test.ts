@@ -1,6 +1,7 @@
 // Delivery: retries and backoff, permanent failures, a receiver that is down, hangs or
 // talks garbage (MQTT never notices, the queue stays bounded), signing, batching, drain.
 import { createHmac } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer as createNetServer } from 'node:net'
 import test from 'ava'
 import { connectClient, nextMessage, until, within } from '../helpers/mqtt.ts'
@@ -207,4 +208,21 @@ test('an answer with a huge body still counts by its status; the body is not kep
   const client = await connectClient(t, broker.url, { clientId: 'big' })
   for (let n = 0; n < 3; n++) await client.publishAsync(`big/${n}`, 'x')
   t.like(await counterReaches(broker, 'sent_total', 3), { failed_total: 0, retried_total: 0, requests_total: 3 })
+})
+
+test('the delivery thread runs at web.hook.worker_nice (Linux): MQTT gets the CPU first', async (t) => {
+  if (process.platform !== 'linux') return t.pass('per-thread nice values are a Linux feature')
+  const niceOfThreads = () => readdirSync('/proc/self/task').map((tid) => {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
+  })
+  const before = niceOfThreads().filter((nice) => nice === 13).length
+  const receiver = await Receiver.start(t)
+  const broker = await brokerWith(t, baseConf(receiver) + PUBLISH_RULE + 'web.hook.worker_nice=13\n')
+  const client = await connectClient(t, broker.url, { clientId: 'nice' })
+  await client.publishAsync('nice/1', 'x')
+  await receiver.count(1)
+  t.is(niceOfThreads().filter((nice) => nice === 13).length, before + 1)
+  // the broker's own thread keeps its priority
+  t.is(niceOfThreads()[0], 0)
 })

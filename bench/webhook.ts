@@ -1,0 +1,257 @@
+// WebHook benchmark, run by hand (never by npm test):
+//
+//   node --import tsx bench/webhook.ts [--duration 5] [--quick]
+//
+// (1) Cost on MQTT: fan-in QoS 0 (10 publishers -> 1 subscriber, 64 B) through tapmq with the
+//     webhook on and a rule matching every message, against a fast local receiver, vs the
+//     same broker with the webhook off. Goal: >= 0.90. Unbatched and batched are both shown.
+// (2) Isolation: the same with a receiver that accepts connections and never answers.
+//     Goal: >= 0.95, and broker RSS flat (before/after shown).
+// (3) Delivery rate: events/s reaching the receiver vs the publish rate: unbatched at a
+//     fixed 10,000 msg/s (goal: keeps up, no drops), batched at the full fan-in QoS 0 rate
+//     (goal: keeps up).
+//
+// Each broker is the tapmq CLI in its own process; the load comes from the shared generator
+// process of bench/lib (raw sockets + mqtt-packet); the receivers run in this process. All
+// ratios compare runs of this invocation. Nothing is pinned: the webhook's worker thread
+// needs the second core, which it shares with the generator and the receiver.
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import { parseArgs } from 'node:util'
+import { freePort, LoadGenerator, machineInfo, processRssKb, type RunningTarget, type ScenarioResult, tapmqTarget } from './lib/index.ts'
+
+const { values: args } = parseArgs({
+  options: { duration: { type: 'string', default: '5' }, quick: { type: 'boolean', default: false } }
+})
+const DURATION = args.quick ? 2 : Math.max(1, Number(args.duration))
+const WARMUP = 1
+const FIXED_RATE = 10_000
+
+// ---- receivers --------------------------------------------------------------------------
+
+interface CountingReceiver {
+  readonly url: string
+  requests: number
+  events: number
+  reset (): void
+  close (): Promise<void>
+}
+
+/** Answers 200 at once; counts requests and events (a batch is an array of events). */
+async function countingReceiver (): Promise<CountingReceiver> {
+  const state = { requests: 0, events: 0 }
+  const server = createServer((req, res) => {
+    let body = ''
+    req.setEncoding('utf8')
+    req.on('data', (chunk: string) => { body += chunk })
+    req.on('end', () => {
+      state.requests++
+      let at = body.indexOf('"action":')
+      while (at !== -1) {
+        state.events++
+        at = body.indexOf('"action":', at + 9)
+      }
+      res.writeHead(200, { 'content-length': '0' }).end()
+    })
+  })
+  server.keepAliveTimeout = 60_000
+  server.maxRequestsPerSocket = 0
+  const port = await listen(server)
+  return Object.assign(state, {
+    url: `http://127.0.0.1:${port}/hook`,
+    reset () { state.requests = 0; state.events = 0 },
+    close: () => close(server)
+  })
+}
+
+/** Reads requests and never answers them. */
+async function silentReceiver (): Promise<{ url: string, requests: number, close (): Promise<void> }> {
+  const state = { requests: 0 }
+  const server = createServer((req) => {
+    req.resume()
+    req.on('end', () => { state.requests++ })
+  })
+  server.requestTimeout = 0
+  server.headersTimeout = 0
+  const port = await listen(server)
+  return Object.assign(state, { url: `http://127.0.0.1:${port}/hook`, close: () => close(server) })
+}
+
+async function listen (server: Server): Promise<number> {
+  const sockets = new Set<Socket>()
+  server.on('connection', (socket: Socket) => {
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+  })
+  ;(server as Server & { sockets: Set<Socket> }).sockets = sockets
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return (server.address() as AddressInfo).port
+}
+
+function close (server: Server): Promise<void> {
+  for (const socket of (server as Server & { sockets: Set<Socket> }).sockets) socket.destroy()
+  return new Promise((resolve) => server.close(() => resolve()))
+}
+
+// ---- brokers -----------------------------------------------------------------------------
+
+/**
+ * tapmq with the HTTP API on a spare port (to read the webhook's counters) and, unless
+ * `url` is undefined, the webhook with a rule for every publish.
+ */
+async function target (name: string, url: string | undefined, extra: readonly string[] = []) {
+  const apiPort = await freePort()
+  const broker = tapmqTarget(name, `tapmq (${name})`, {
+    conf: { 'http_server.enable': 'true', 'http_server.port': String(apiPort), 'http_server.bind': '127.0.0.1' },
+    plugins: 'plugin.http_api = on\n' + (url ? 'plugin.webhook = on\nplugin.webhook.conf = web_hook.conf\n' : ''),
+    files: url
+      ? {
+          'web_hook.conf': [
+            'web.hook.enable = true',
+            `web.hook.url = ${url}`,
+            'web.hook.headers.content-type = application/json',
+            'web.hook.body.encoding_of_payload_field = plain',
+            'web.hook.pool_size = 32',
+            'web.hook.rule.message.publish.1 = {"action": "on_message_publish"}',
+            ...extra
+          ].join('\n') + '\n'
+        }
+      : {}
+  })
+  return Object.assign(broker, { apiPort })
+}
+type BenchTarget = Awaited<ReturnType<typeof target>>
+
+/** The webhook's counters from the broker's HTTP API (empty when it has no webhook). */
+async function webhookCounters (apiPort: number): Promise<Record<string, number>> {
+  try {
+    const response = await fetch(`http://127.0.0.1:${apiPort}/api/v4/plugins/webhook`, {
+      headers: { authorization: 'Basic ' + Buffer.from('admin:public').toString('base64') }
+    })
+    const json = await response.json() as { data?: { counters?: Record<string, number> } }
+    return json.data?.counters ?? {}
+  } catch {
+    return {}
+  }
+}
+
+// ---- helpers -----------------------------------------------------------------------------
+
+const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a')
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
+const rateOf = (result: ScenarioResult) => result.metrics.find((m) => m.name === 'fan-in QoS 0')?.value ?? Number.NaN
+const verdict = (value: number, goal: number) => `${fmt(value, 3)} (goal >= ${goal}: ${value >= goal ? 'met' : 'NOT met'})`
+
+/**
+ * Counts receiver events over the generator's measured window: it starts `WARMUP` s after
+ * the run request (plus the clients' connects, ~0.1 s).
+ */
+function windowCounter (receiver: CountingReceiver) {
+  let start = 0
+  let end = 0
+  const timers: NodeJS.Timeout[] = []
+  return {
+    begin () {
+      timers.push(setTimeout(() => { start = receiver.events }, WARMUP * 1000 + 100))
+      timers.push(setTimeout(() => { end = receiver.events }, (WARMUP + DURATION) * 1000 + 100))
+    },
+    perSecond: () => (end - start) / DURATION,
+    cancel: () => { for (const timer of timers) clearTimeout(timer) }
+  }
+}
+
+// ---- main --------------------------------------------------------------------------------
+
+const started = Date.now()
+const machine = machineInfo()
+console.log(`webhook benchmark: ${machine.cpus} cores (${machine.cpuModel}), node ${machine.node}, ${DURATION} s per run (+${WARMUP} s warm-up)`)
+
+const fast = await countingReceiver()
+const silent = await silentReceiver()
+const generator = new LoadGenerator()
+let running: RunningTarget | undefined
+let runNo = 0
+
+/**
+ * Starts `target`, runs `scenario`, waits (up to 5 s) for the webhook to catch up, reads its
+ * counters, stops it; RSS of the broker before and after the load.
+ */
+async function measure (bench: BenchTarget, scenario: string, params: Record<string, number> = {}, onStart?: () => void) {
+  running = await bench.start()
+  const broker = running
+  try {
+    await sleep(1500) // the webhook worker loads (undici) before the load starts
+    const rssBefore = processRssKb(broker.pid) ?? Number.NaN
+    onStart?.()
+    const result = await generator.run(scenario, broker.address, {
+      duration: DURATION, warmup: WARMUP, payload: 64, prefix: `wh${runNo++}`, pid: broker.pid, ...params
+    })
+    const rssAfter = processRssKb(broker.pid) ?? Number.NaN
+    let counters = await webhookCounters(bench.apiPort)
+    const settled = (c: Record<string, number>) => (c.sent_total ?? 0) + (c.failed_total ?? 0) + (c.dropped_total ?? 0) >= (c.matched_total ?? 0)
+    for (let i = 0; i < 50 && counters.matched_total !== undefined && !settled(counters) && !bench.name.includes('silent'); i++) {
+      await sleep(100)
+      counters = await webhookCounters(bench.apiPort)
+    }
+    return { result, rssBefore, rssAfter, counters }
+  } finally {
+    await broker.stop()
+    running = undefined
+  }
+}
+
+const dropsOf = (c: Record<string, number>) => `dropped ${fmt(c.dropped_total ?? 0)} (queue full ${fmt(c.dropped_queue_full_total ?? 0)})`
+
+try {
+  const off = await target('webhook-off', undefined)
+  const on = await target('webhook-on', fast.url)
+  const batched = await target('webhook-batched', fast.url, ['web.hook.batch.max_events = 100', 'web.hook.batch.max_delay = 50ms'])
+  const hanging = await target('webhook-silent', silent.url, ['web.hook.request_timeout = 60s'])
+
+  console.log('\n(1)/(2) fan-in QoS 0, 10 publishers -> 1 subscriber, 64 B: MQTT msg/s delivered')
+  const baseline = await measure(off, 'fanin0')
+  console.log(`  webhook off                     ${fmt(rateOf(baseline.result))} msg/s${baseline.result.valid ? '' : ` (invalid: ${baseline.result.invalidReason})`}`)
+
+  fast.reset()
+  let window = windowCounter(fast)
+  const unbatched = await measure(on, 'fanin0', {}, () => window.begin())
+  window.cancel()
+  const unbatchedEvents = window.perSecond()
+  console.log(`  webhook on, unbatched           ${fmt(rateOf(unbatched.result))} msg/s; receiver got ${fmt(unbatchedEvents)} events/s; ` +
+    `matched ${fmt(unbatched.counters.matched_total ?? Number.NaN)}, sent ${fmt(unbatched.counters.sent_total ?? Number.NaN)}, ${dropsOf(unbatched.counters)}`)
+
+  fast.reset()
+  window = windowCounter(fast)
+  const batch = await measure(batched, 'fanin0', {}, () => window.begin())
+  window.cancel()
+  const batchedEvents = window.perSecond()
+  console.log(`  webhook on, batched (100/50 ms) ${fmt(rateOf(batch.result))} msg/s; receiver got ${fmt(batchedEvents)} events/s in ${fmt(fast.requests)} requests; ` +
+    `matched ${fmt(batch.counters.matched_total ?? Number.NaN)}, sent ${fmt(batch.counters.sent_total ?? Number.NaN)}, ${dropsOf(batch.counters)}`)
+
+  const silentRun = await measure(hanging, 'fanin0')
+  console.log(`  webhook on, receiver silent     ${fmt(rateOf(silentRun.result))} msg/s; broker RSS ${fmt(silentRun.rssBefore / 1024, 1)} MB before, ${fmt(silentRun.rssAfter / 1024, 1)} MB after ` +
+    `${fmt(silentRun.counters.matched_total ?? Number.NaN)} events (queue depth ${fmt(silentRun.counters.queue_depth ?? Number.NaN)}, ${dropsOf(silentRun.counters)})`)
+
+  console.log(`\n(3) unbatched delivery at a fixed ${fmt(FIXED_RATE)} msg/s (1 publisher -> 1 subscriber, QoS 0, 64 B)`)
+  fast.reset()
+  window = windowCounter(fast)
+  const fixed = await measure(on, 'latency0', { rate: FIXED_RATE, publishers: 1 }, () => window.begin())
+  window.cancel()
+  const fixedEvents = window.perSecond()
+  console.log(`  receiver got ${fmt(fixedEvents)} events/s; matched ${fmt(fixed.counters.matched_total ?? Number.NaN)}, sent ${fmt(fixed.counters.sent_total ?? Number.NaN)}, ` +
+    `${dropsOf(fixed.counters)}; MQTT p50 ${fmt(fixed.result.metrics.find((m) => m.name.endsWith('p50'))?.value ?? Number.NaN, 1)} ms`)
+
+  const base = rateOf(baseline.result)
+  console.log('\nratios (same invocation)')
+  console.log(`  (1) webhook on (unbatched) / off:   ${verdict(rateOf(unbatched.result) / base, 0.9)}`)
+  console.log(`  (1) webhook on (batched) / off:     ${verdict(rateOf(batch.result) / base, 0.9)}`)
+  console.log(`  (2) receiver silent / off:          ${verdict(rateOf(silentRun.result) / base, 0.95)}; RSS after/before ${fmt(silentRun.rssAfter / silentRun.rssBefore, 2)}`)
+  console.log(`  (3) unbatched events/s / ${fmt(FIXED_RATE)} msg/s: ${verdict(fixedEvents / FIXED_RATE, 0.99)}; dropped ${fmt(fixed.counters.dropped_total ?? Number.NaN)}`)
+  console.log(`  (3) batched events/s / MQTT msg/s:   ${verdict(batchedEvents / rateOf(batch.result), 0.99)}; dropped ${fmt(batch.counters.dropped_total ?? Number.NaN)}`)
+  console.log(`\ntotal ${fmt((Date.now() - started) / 1000, 1)} s`)
+} finally {
+  await running?.stop().catch(() => {})
+  await generator.close()
+  await fast.close()
+  await silent.close()
+}
