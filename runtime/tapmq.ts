@@ -73,7 +73,7 @@ export class Tapmq {
     this.#isolation = new HookIsolation(log, this.metrics, config.hookTimeout, config.shutdownTimeout)
     this.#isolation.install(this.hooks)
 
-    this.#persistence = createPersistence(config, log)
+    this.#persistence = createPersistence(config, log, this.metrics)
     this.broker = new Aedes({ ...config.aedes, ...this.#persistence.aedesOptions })
     this.#ctx = Object.freeze({
       broker: this.broker,
@@ -184,6 +184,14 @@ export class Tapmq {
   }
 
   async start (): Promise<void> {
+    if (this.#persistence.open) {
+      try {
+        await this.#persistence.open()
+      } catch (err) {
+        await this.#persistence.close()
+        throw err
+      }
+    }
     await this.broker.listen()
     try {
       await this.plugins.start(this.#pluginEntries)

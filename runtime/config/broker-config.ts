@@ -4,6 +4,7 @@ import { resolve } from 'node:path'
 import type { Conf } from '../../sdk/conf.ts'
 import type { LimitsConfig } from '../broker/limits.ts'
 import { type PersistenceConfig, readPersistenceConfig } from '../persistence/config.ts'
+import { type ClusterConfig, readClusterConfig } from '../cluster/config.ts'
 import { type ListenAddress, parseListenUrl } from './listener-url.ts'
 
 export interface TlsConfig {
@@ -42,6 +43,8 @@ export interface BrokerConfig {
   readonly pidFile: string
   /** the session store: `persistence`, `persistence.sync` */
   readonly persistence: PersistenceConfig
+  /** `cluster.enable`, `cluster.redis.url`, `cluster.node_name` (docs/cluster.md) */
+  readonly cluster: ClusterConfig
   /** milliseconds a decision hook tap may take before its fail policy applies */
   readonly hookTimeout: number
   /** milliseconds plugins get to flush at shutdown */
@@ -87,12 +90,13 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
     verifyPeer: conf.bool('tls.verify_peer', false),
     failIfNoPeerCert: conf.bool('tls.fail_if_no_peer_cert', false)
   }
+  const tcp = listenAddress(conf, 'url', 'nmq-tcp://0.0.0.0:1883', ['tcp', 'tls', 'ws', 'wss'])
   const wsEnabled = conf.bool('websocket.enable', false)
   const wsAddress = listenAddress(conf, 'websocket.url', 'nmq-ws://0.0.0.0:8083/mqtt', ['ws'])
   for (const key of INERT_NANOMQ_KEYS) conf.entry(key)
 
   return {
-    tcp: listenAddress(conf, 'url', 'nmq-tcp://0.0.0.0:1883', ['tcp', 'tls', 'ws', 'wss']),
+    tcp,
     websocket: wsEnabled ? wsAddress : undefined,
     tls: tlsEnabled
       ? {
@@ -120,6 +124,7 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
     dataDir: path(conf.string('data_dir', 'data')),
     pidFile: path(conf.string('pid_file', 'data/tapmq.pid')),
     persistence: readPersistenceConfig(conf),
+    cluster: readClusterConfig(conf, tcp.port),
     hookTimeout: conf.duration('hook_timeout', 10_000),
     shutdownTimeout: conf.duration('shutdown_timeout', 10_000),
     writeCoalescing: conf.bool('write_coalescing', true),

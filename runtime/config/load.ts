@@ -110,7 +110,8 @@ const BROKER_KEYS = [
   'max_client_id_length', 'max_inflight_inbound', 'max_topic_levels', 'heartbeat_interval',
   'log.level', 'log.format', 'websocket.enable', 'websocket.url', 'tls.enable', 'tls.url', 'tls.keyfile',
   'tls.certfile', 'tls.cacertfile', 'tls.key_password', 'tls.verify_peer', 'tls.fail_if_no_peer_cert',
-  'http_server.enable', 'http_server.port', 'http_server.bind', 'http_server.username', 'http_server.password'
+  'http_server.enable', 'http_server.port', 'http_server.bind', 'http_server.username', 'http_server.password',
+  'cluster.enable', 'cluster.redis.url', 'cluster.node_name'
 ]
 
 /** TAPMQ_HTTP_SERVER_PORT names `http_server.port`: match against the keys that exist. */

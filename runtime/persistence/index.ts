@@ -8,18 +8,24 @@ import type { Logger } from 'pino'
 import { ackAfterStore } from './ack-after-store.ts'
 import { PERSISTENCE_FILE, type PersistenceConfig } from './config.ts'
 import { SqliteStore, type StoredPacket } from './sqlite-store.ts'
+import { type ClusterConfig, type ClusterNode, createRedisBackend } from '../cluster/index.ts'
+import type { MetricsRegistry } from '../metrics.ts'
 
 export { PERSISTENCE_FILE, type PersistenceConfig } from './config.ts'
 
 export interface Persistence {
   /** what to spread into aedes' options */
-  readonly aedesOptions: { persistence?: SqliteStore }
+  readonly aedesOptions: { persistence?: SqliteStore | object, id?: string, mq?: object }
   /** the durable store, when there is one */
   readonly store?: SqliteStore
   /** wraps the broker's publish path (after tapmq's handlers are installed) */
   install (broker: Aedes): void
   /** after broker.listen(), before clients connect: finish what a crashed run left */
   recover (broker: Aedes): Promise<void>
+  /** before broker.listen(): connect to an external store (Redis); throws when it is unreachable */
+  open? (): Promise<void>
+  /** persistence = redis: the nodes sharing the store (this one alone without cluster.enable) */
+  nodes? (broker: Aedes): ClusterNode[]
   close (): Promise<void>
 }
 
@@ -30,8 +36,12 @@ const MEMORY: Persistence = Object.freeze({
   close: async () => {}
 })
 
-export function createPersistence (config: { persistence: PersistenceConfig, dataDir: string }, log: Logger): Persistence {
+export function createPersistence (config: { persistence: PersistenceConfig, dataDir: string, cluster?: ClusterConfig }, log: Logger, metrics?: MetricsRegistry): Persistence {
   if (config.persistence.type === 'memory') return MEMORY
+  if (config.persistence.type === 'redis') {
+    const redis = createRedisBackend(config.cluster ?? { enable: false, redisUrl: 'redis://127.0.0.1:6379', nodeName: 'tapmq' }, log, metrics)
+    return { aedesOptions: redis.aedesOptions, install: () => {}, recover: async () => {}, open: redis.open, nodes: redis.nodes, close: redis.close }
+  }
   const store = new SqliteStore({ file: join(config.dataDir, PERSISTENCE_FILE), sync: config.persistence.sync })
   store.onError = (err) => log.error({ err, file: store.file }, 'message store commit failed; the writes of this turn are lost')
   return {

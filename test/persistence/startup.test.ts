@@ -79,7 +79,7 @@ test('an SQLite file that is not a tapmq store is refused, not reused', async (t
   t.regex(err!.message, /not a tapmq message store/)
 })
 
-test('persistence keys: memory by default, embedded with sync full or normal, redis is a file:line error', async (t) => {
+test('persistence keys: memory by default, embedded with sync full or normal, redis (and implied by cluster.enable)', async (t) => {
   const dir = await tmpDir(t)
   const conf = async (text: string) => {
     const file = join(dir, `c${Math.random().toString(16).slice(2)}.conf`)
@@ -89,13 +89,11 @@ test('persistence keys: memory by default, embedded with sync full or normal, re
   t.deepEqual(loadConfig({ file: await conf(''), env: {} }).broker.persistence, { type: 'memory', sync: 'full' })
   t.deepEqual(loadConfig({ file: await conf('persistence = embedded\npersistence.sync = normal\n'), env: {} }).broker.persistence,
     { type: 'embedded', sync: 'normal' })
-  const redis = await conf('# cluster later\npersistence = redis\n')
-  t.throws(() => loadConfig({ file: redis, env: {} }), {
-    code: 'TAPMQ_ERR_CONF_VALUE',
-    message: `${redis}:2: invalid value for persistence: "redis" (allowed: memory | embedded; redis is not yet available, it arrives with cluster support)`
-  })
+  // persistence = redis: test/cluster/
+  t.is(loadConfig({ file: await conf('persistence = redis\n'), env: {} }).broker.persistence.type, 'redis')
+  t.is(loadConfig({ file: await conf('cluster.enable = true\n'), env: {} }).broker.persistence.type, 'redis')
   const typo = await conf('persistence = sqlite\n')
-  t.throws(() => loadConfig({ file: typo, env: {} }), { message: `${typo}:1: invalid value for persistence: "sqlite" (allowed: memory | embedded)` })
+  t.throws(() => loadConfig({ file: typo, env: {} }), { message: `${typo}:1: invalid value for persistence: "sqlite" (allowed: memory | embedded | redis)` })
   const sync = await conf('persistence.sync = off\n')
   t.throws(() => loadConfig({ file: sync, env: {} }), { message: `${sync}:1: invalid value for persistence.sync: "off" (allowed: full | normal)` })
 })
