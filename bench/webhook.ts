@@ -6,7 +6,7 @@
 //     webhook on and a rule matching every message, against a fast local receiver, vs the
 //     same broker with the webhook off. Goal: >= 0.90. Unbatched and batched are both shown.
 // (2) Isolation: the same with a receiver that accepts connections and never answers.
-//     Goal: >= 0.95, and broker RSS flat (before/after shown).
+//     Goal: >= 0.95 (first round), and broker RSS flat over three rounds on one broker.
 // (3) Delivery rate: events/s reaching the receiver vs the publish rate: unbatched at a
 //     fixed 10,000 msg/s (goal: keeps up, no drops), batched at the full fan-in QoS 0 rate
 //     (goal: keeps up).
@@ -176,30 +176,34 @@ let runNo = 0
  * Starts `target`, runs `scenario`, waits (up to 5 s) for the webhook to catch up, reads its
  * counters, stops it; RSS of the broker before and after the load.
  */
-async function measure (bench: BenchTarget, scenario: string, params: Record<string, number> = {}, onStart?: () => void) {
+async function measure (bench: BenchTarget, scenario: string, params: Record<string, number> = {}, onStart?: () => void, rounds = 1) {
   running = await bench.start()
   const broker = running
   try {
     await sleep(1500) // the webhook worker loads (undici) before the load starts
-    const rssBefore = processRssKb(broker.pid) ?? Number.NaN
+    const rss = [processRssKb(broker.pid) ?? Number.NaN]
     onStart?.()
-    const result = await generator.run(scenario, broker.address, {
-      duration: DURATION, warmup: WARMUP, payload: 64, prefix: `wh${runNo++}`, pid: broker.pid, ...params
-    })
-    const rssAfter = processRssKb(broker.pid) ?? Number.NaN
+    const results: ScenarioResult[] = []
+    for (let round = 0; round < rounds; round++) {
+      results.push(await generator.run(scenario, broker.address, {
+        duration: DURATION, warmup: WARMUP, payload: 64, prefix: `wh${runNo++}`, pid: broker.pid, ...params
+      }))
+      rss.push(processRssKb(broker.pid) ?? Number.NaN)
+    }
     let counters = await webhookCounters(bench.apiPort)
     const settled = (c: Record<string, number>) => (c.sent_total ?? 0) + (c.failed_total ?? 0) + (c.dropped_total ?? 0) >= (c.matched_total ?? 0)
     for (let i = 0; i < 50 && counters.matched_total !== undefined && !settled(counters) && !bench.name.includes('silent'); i++) {
       await sleep(100)
       counters = await webhookCounters(bench.apiPort)
     }
-    return { result, rssBefore, rssAfter, counters }
+    return { result: results[0]!, results, rss, rssBefore: rss[0]!, rssAfter: rss.at(-1)!, counters }
   } finally {
     await broker.stop()
     running = undefined
   }
 }
 
+const mb = (kb: number) => fmt(kb / 1024, 1)
 const dropsOf = (c: Record<string, number>) => `dropped ${fmt(c.dropped_total ?? 0)} (queue full ${fmt(c.dropped_queue_full_total ?? 0)})`
 
 try {
@@ -210,7 +214,8 @@ try {
 
   console.log('\n(1)/(2) fan-in QoS 0, 10 publishers -> 1 subscriber, 64 B: MQTT msg/s delivered')
   const baseline = await measure(off, 'fanin0')
-  console.log(`  webhook off                     ${fmt(rateOf(baseline.result))} msg/s${baseline.result.valid ? '' : ` (invalid: ${baseline.result.invalidReason})`}`)
+  console.log(`  webhook off                     ${fmt(rateOf(baseline.result))} msg/s${baseline.result.valid ? '' : ` (invalid: ${baseline.result.invalidReason})`}; ` +
+    `broker RSS ${mb(baseline.rssBefore)} MB before, ${mb(baseline.rssAfter)} MB after`)
 
   fast.reset()
   let window = windowCounter(fast)
@@ -228,9 +233,12 @@ try {
   console.log(`  webhook on, batched (100/50 ms) ${fmt(rateOf(batch.result))} msg/s; receiver got ${fmt(batchedEvents)} events/s in ${fmt(fast.requests)} requests; ` +
     `matched ${fmt(batch.counters.matched_total ?? Number.NaN)}, sent ${fmt(batch.counters.sent_total ?? Number.NaN)}, ${dropsOf(batch.counters)}`)
 
-  const silentRun = await measure(hanging, 'fanin0')
-  console.log(`  webhook on, receiver silent     ${fmt(rateOf(silentRun.result))} msg/s; broker RSS ${fmt(silentRun.rssBefore / 1024, 1)} MB before, ${fmt(silentRun.rssAfter / 1024, 1)} MB after ` +
-    `${fmt(silentRun.counters.matched_total ?? Number.NaN)} events (queue depth ${fmt(silentRun.counters.queue_depth ?? Number.NaN)}, ${dropsOf(silentRun.counters)})`)
+  // three rounds on one broker: RSS after each shows whether memory keeps growing
+  const silentRun = await measure(hanging, 'fanin0', {}, undefined, 3)
+  console.log(`  webhook on, receiver silent     ${fmt(rateOf(silentRun.result))} msg/s (rounds: ${silentRun.results.map((r) => fmt(rateOf(r))).join(', ')}); ` +
+    `${fmt(silentRun.counters.matched_total ?? Number.NaN)} events, queue depth ${fmt(silentRun.counters.queue_depth ?? Number.NaN)}, ${dropsOf(silentRun.counters)}; ` +
+    `receiver saw ${silent.requests} requests, answered none`)
+  console.log(`                                  broker RSS before and after each round: ${silentRun.rss.map(mb).join(' -> ')} MB`)
 
   console.log(`\n(3) unbatched delivery at a fixed ${fmt(FIXED_RATE)} msg/s (1 publisher -> 1 subscriber, QoS 0, 64 B)`)
   fast.reset()
@@ -245,7 +253,7 @@ try {
   console.log('\nratios (same invocation)')
   console.log(`  (1) webhook on (unbatched) / off:   ${verdict(rateOf(unbatched.result) / base, 0.9)}`)
   console.log(`  (1) webhook on (batched) / off:     ${verdict(rateOf(batch.result) / base, 0.9)}`)
-  console.log(`  (2) receiver silent / off:          ${verdict(rateOf(silentRun.result) / base, 0.95)}; RSS after/before ${fmt(silentRun.rssAfter / silentRun.rssBefore, 2)}`)
+  console.log(`  (2) receiver silent / off:          ${verdict(rateOf(silentRun.result) / base, 0.95)}; RSS round 3 / round 1 ${fmt(silentRun.rss[3]! / silentRun.rss[1]!, 2)}`)
   console.log(`  (3) unbatched events/s / ${fmt(FIXED_RATE)} msg/s: ${verdict(fixedEvents / FIXED_RATE, 0.99)}; dropped ${fmt(fixed.counters.dropped_total ?? Number.NaN)}`)
   console.log(`  (3) batched events/s / MQTT msg/s:   ${verdict(batchedEvents / rateOf(batch.result), 0.99)}; dropped ${fmt(batch.counters.dropped_total ?? Number.NaN)}`)
   console.log(`\ntotal ${fmt((Date.now() - started) / 1000, 1)} s`)

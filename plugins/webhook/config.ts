@@ -66,7 +66,7 @@ export const Options = Type.Object({
    * Above 0, MQTT traffic wins the CPU when both want it; webhooks then fall behind and the
    * queue's bounds apply.
    */
-  workerNice: Type.Integer({ minimum: 0, maximum: 19, default: 10 }),
+  workerNice: Type.Integer({ minimum: 0, maximum: 19, default: 5 }),
   /** web.hook.drain_timeout: at shutdown or reload, how long queued events may take to go out */
   drainTimeoutMs: Type.Integer({ minimum: 0, default: 5000 }),
   /** findings of the parser to log at start-up (rule actions that disagree with their key) */
@@ -143,7 +143,7 @@ export function parse (conf: Conf): Options {
       maxBytes: size(conf, 'web.hook.batch.max_bytes', 1024 * 1024)
     },
     signingSecrets: parseSecrets(conf),
-    workerNice: conf.int('web.hook.worker_nice', 10, { min: 0, max: 19 }),
+    workerNice: conf.int('web.hook.worker_nice', 5, { min: 0, max: 19 }),
     drainTimeoutMs: conf.duration('web.hook.drain_timeout', 5000),
     warnings
   }

@@ -29,7 +29,7 @@ test('the stock etc/web_hook.conf: off, NanoMQ\'s values, every key read, the de
     queue: { maxEvents: 10_000, maxBytes: 64 * 1024 * 1024 },
     batch: { maxEvents: 1, maxDelayMs: 100, maxBytes: 1024 * 1024 },
     signingSecrets: [],
-    workerNice: 10,
+    workerNice: 5,
     drainTimeoutMs: 5000,
     warnings: []
   } satisfies Options)
@@ -42,7 +42,7 @@ test('the stock file\'s commented rules and extension keys, uncommented, are val
   const options = await optionsFrom(t, text)
   t.is(options.rules.length, 13)
   t.deepEqual(options.warnings, [])
-  t.like(options, { connectTimeoutMs: 5000, requestTimeoutMs: 5000, pipelining: 1, drainTimeoutMs: 5000, workerNice: 10 })
+  t.like(options, { connectTimeoutMs: 5000, requestTimeoutMs: 5000, pipelining: 1, drainTimeoutMs: 5000, workerNice: 5 })
   t.deepEqual(options.retry, { maxRetries: 5, initialBackoffMs: 500, maxBackoffMs: 30_000 })
   t.deepEqual(options.queue, { maxEvents: 10_000, maxBytes: 64 * 1024 * 1024 })
   t.deepEqual(options.batch, { maxEvents: 1, maxDelayMs: 100, maxBytes: 1024 * 1024 })
