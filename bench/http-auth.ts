@@ -1,6 +1,6 @@
 // http-auth benchmark, run by hand (never by npm test):
 //
-//   node --import tsx bench/http-auth.ts [--reps 3] [--quick]
+//   node --import tsx bench/http-auth.ts [--reps 3] [--quick] [--only a|b]
 //
 // Part A, connect rate: 2000 clients connect, 64 at a time, to tapmq with
 //   - no auth plugin (baseline),
@@ -10,13 +10,16 @@
 // Part B, isolation from a slow auth server (200 ms per answer): the publish throughput of
 //   already-connected clients (fan-in QoS 0, 10 publishers -> 1 subscriber) while 1000 new
 //   clients connect, against the same run without the connect storm. Goal: >= 0.9.
+//   Control: the same with bench/http-auth-delay-plugin.ts, which allows after 200 ms
+//   without HTTP, to tell the cost of the HTTP requests from that of pending connects.
 //
 // The broker runs as its own process (the tapmq CLI, pinned to core 0 when taskset exists);
 // the load runs in separate generator processes (bench/lib, raw sockets + mqtt-packet,
-// pinned to core 1); the auth server runs in this process (also on core 1). All figures are ratios against a
-// baseline measured in the same invocation.
+// pinned to core 1); the auth server runs in this process (also on core 1). All figures
+// are ratios against a baseline measured in the same invocation.
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { LoadGenerator, machineInfo, median, pinToCpu, type RunningTarget, type ScenarioResult, tapmqTarget } from './lib/index.ts'
 
@@ -172,41 +175,61 @@ async function partA (): Promise<void> {
 /** Part B: publish throughput during a connect storm on a slow auth server */
 async function partB (): Promise<void> {
   auth.delayMs = SLOW_MS
-  const slow = httpAuthTarget('slow', auth, 'auth.http.auth_req.params = clientid=%c,username=%u,password=%P\nauth.http.timeout = 30s')
-  const broker = await slow.start({ cpu: 0 })
-  running.push(broker)
-  const flow = { duration: 5, warmup: 1, payload: 64, pid: broker.pid, username: 'bench', password: 'bench-secret' }
-  const quiet: number[] = []
-  const stormy: number[] = []
+  const targets = [
+    {
+      label: 'http-auth',
+      target: httpAuthTarget('slow', auth, 'auth.http.auth_req.params = clientid=%c,username=%u,password=%P\nauth.http.timeout = 30s'),
+      // the storm starts once the flow's 11 clients got their answers
+      flowConnected: (prefix: string) => until(() => (auth.seen.get(prefix) ?? 0) >= 11, 'the flow clients to connect', 30_000)
+    },
+    {
+      label: 'control: in-process 200 ms delay, no HTTP',
+      target: tapmqTarget('delay', 'tapmq + a plugin that allows after 200 ms', {
+        plugins: `plugin.delay = on\nplugin.delay.source = ${fileURLToPath(new URL('./http-auth-delay-plugin.ts', import.meta.url))}\nplugin.delay.delay = ${SLOW_MS}\n`
+      }),
+      // 11 clients connect one after the other, 200 ms each
+      flowConnected: () => sleep(11 * SLOW_MS + 300)
+    }
+  ]
+  const quiet: number[][] = targets.map(() => [])
+  const stormy: number[][] = targets.map(() => [])
   const notes: string[] = []
-  for (let rep = 0; rep < REPS; rep++) {
-    const alone = await generator.run('fanin0', broker.address, { ...flow, prefix: `q${rep}` })
-    if (!alone.valid) notes.push(`quiet run ${rep}: ${alone.invalidReason}`)
-    quiet.push(metric(alone, 'fan-in QoS 0'))
-    notes.push(`quiet ${rep}: broker ${fmt(alone.brokerCpu ?? NaN, 2)} cores = ${fmt((alone.brokerCpu ?? NaN) / metric(alone, 'fan-in QoS 0') * 1e6, 1)} us/msg, generator ${fmt(alone.generatorCpu, 2)} cores${alone.generatorBound ? ' (generator-bound)' : ''}`)
-
-    // the flow's 11 clients connect first (200 ms each); the storm starts once they are in
-    const prefix = `s${rep}`
-    const during = generator.run('fanin0', broker.address, { ...flow, prefix })
-    await until(() => (auth.seen.get(prefix) ?? 0) >= 11, 'the flow clients to connect', 30_000)
-    const stormStart = performance.now()
-    const storm = stormGenerator.run('connect', broker.address, {
-      duration: 0, warmup: 0, payload: 16, prefix: `storm${rep}`, pid: broker.pid,
-      clients: STORM_CLIENTS, concurrency: 64, username: 'bench', password: 'bench-secret'
-    }).then((result) => ({ result, seconds: (performance.now() - stormStart) / 1000 }))
-    const [withStorm, stormDone] = await Promise.all([during, storm])
-    if (!withStorm.valid) notes.push(`storm run ${rep}: ${withStorm.invalidReason}`)
-    if (!stormDone.result.valid) notes.push(`storm ${rep}: ${stormDone.result.invalidReason}`)
-    stormy.push(metric(withStorm, 'fan-in QoS 0'))
-    notes.push(`storm run ${rep}: broker ${fmt(withStorm.brokerCpu ?? NaN, 2)} cores = ${fmt((withStorm.brokerCpu ?? NaN) / metric(withStorm, 'fan-in QoS 0') * 1e6, 1)} us/msg, generator ${fmt(withStorm.generatorCpu, 2)} cores${withStorm.generatorBound ? ' (generator-bound)' : ''}`)
-    notes.push(`storm ${rep}: ${STORM_CLIENTS} connects in ${fmt(stormDone.seconds, 1)} s (${fmt(metric(stormDone.result, 'connect rate'))} conn/s, CONNACK p50 ${fmt(metric(stormDone.result, 'CONNACK p50'))} ms); the flow measured ${flow.warmup}-${flow.warmup + flow.duration} s after its clients were in`)
+  const reps = Math.min(REPS, 2)
+  for (let rep = 0; rep < reps; rep++) {
+    for (let i = 0; i < targets.length; i++) {
+      const { label, target, flowConnected } = targets[i]!
+      const broker = await target.start({ cpu: 0 })
+      running.push(broker)
+      const flow = { duration: 5, warmup: 1, payload: 64, pid: broker.pid, username: 'bench', password: 'bench-secret' }
+      const alone = await generator.run('fanin0', broker.address, { ...flow, prefix: `q${rep}x${i}` })
+      quiet[i]!.push(metric(alone, 'fan-in QoS 0'))
+      const prefix = `s${rep}x${i}`
+      const during = generator.run('fanin0', broker.address, { ...flow, prefix })
+      await flowConnected(prefix)
+      const stormStart = performance.now()
+      const storm = stormGenerator.run('connect', broker.address, {
+        duration: 0, warmup: 0, payload: 16, prefix: `storm${rep}x${i}`, pid: broker.pid,
+        clients: STORM_CLIENTS, concurrency: 64, username: 'bench', password: 'bench-secret'
+      }).then((result) => ({ result, seconds: (performance.now() - stormStart) / 1000 }))
+      const [withStorm, stormDone] = await Promise.all([during, storm])
+      stormy[i]!.push(metric(withStorm, 'fan-in QoS 0'))
+      for (const [what, result] of [['quiet', alone], ['storm', withStorm], ['connects', stormDone.result]] as const) {
+        if (!result.valid) notes.push(`INVALID ${label} ${what} ${rep}: ${result.invalidReason}`)
+      }
+      notes.push(`${label}, rep ${rep}: broker ${fmt(alone.brokerCpu ?? NaN, 2)} cores quiet, ${fmt(withStorm.brokerCpu ?? NaN, 2)} with the storm; ` +
+        `${STORM_CLIENTS} connects in ${fmt(stormDone.seconds, 1)} s (CONNACK p50 ${fmt(metric(stormDone.result, 'CONNACK p50'))} ms); ` +
+        `flow generator ${fmt(alone.generatorCpu, 2)} / ${fmt(withStorm.generatorCpu, 2)} cores, storm generator ${fmt(stormDone.result.generatorCpu, 2)} cores`)
+      await broker.stop()
+      running.splice(running.indexOf(broker), 1)
+    }
   }
-  await broker.stop()
-  running.length = 0
 
-  console.log(`\nB. fan-in QoS 0 (10 pub -> 1 sub, 64 B) with a ${SLOW_MS} ms auth server, ${STORM_CLIENTS} clients connecting meanwhile`)
-  console.log(`  without storm: ${fmt(median(quiet))} msg/s   runs ${quiet.map((v) => fmt(v)).join(', ')}`)
-  console.log(`  with storm:    ${fmt(median(stormy))} msg/s   runs ${stormy.map((v) => fmt(v)).join(', ')}`)
-  console.log(`  with / without: ${verdict(median(stormy) / median(quiet), 0.9)}`)
+  console.log(`\nB. fan-in QoS 0 (10 pub -> 1 sub, 64 B), each client's auth answered after ${SLOW_MS} ms; ${STORM_CLIENTS} clients connect (64 at a time) during the measured 5 s (median of ${reps})`)
+  for (let i = 0; i < targets.length; i++) {
+    const ratio = median(stormy[i]!) / median(quiet[i]!)
+    console.log(`  ${targets[i]!.label}`)
+    console.log(`    without storm ${fmt(median(quiet[i]!))} msg/s (runs ${quiet[i]!.map((v) => fmt(v)).join(', ')}), with storm ${fmt(median(stormy[i]!))} msg/s (runs ${stormy[i]!.map((v) => fmt(v)).join(', ')})`)
+    console.log(`    with / without: ${i === 0 ? verdict(ratio, 0.9) : fmt(ratio, 3)}`)
+  }
   for (const note of notes) console.log(`  ${note}`)
 }
