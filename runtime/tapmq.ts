@@ -96,7 +96,8 @@ export class Tapmq {
     this.#persistence.install(this.broker)
     this.#registerBrokerMetrics()
 
-    const view = createBrokerView(this.#ctx, this.broker, TAPMQ_VERSION)
+    const persistence = this.#persistence
+    const view = createBrokerView(this.#ctx, this.broker, TAPMQ_VERSION, persistence.nodes && (() => persistence.nodes!(this.broker)))
     this.brokerView = view
     const control: BrokerControl = {
       reload: () => this.reload(options.readConfigs ?? (() => ({ config: { broker: config }, plugins: options.plugins }))),

@@ -1,7 +1,7 @@
 // tapmq's public plugin SDK: the only module a plugin imports.
 export { definePlugin, STAGE } from './plugin.ts'
 export type {
-  BrokerControl, BrokerStats, BrokerView, ClientSummary, ConfigView, Counter, DecisionTapOptions, Gauge, Histogram, Hooks, Logger,
+  BrokerControl, BrokerNode, BrokerStats, BrokerView, ClientSummary, ConfigView, Counter, DecisionTapOptions, Gauge, Histogram, Hooks, Logger,
   PluginConfFile, PluginHealth, PluginHost, PluginInstance, PluginMetrics, PluginState, PluginStatus, PluginsControl, PublishRequest, SubscriptionInfo,
   TapmqPlugin, Telemetry, TopicTreeNode
 } from './plugin.ts'

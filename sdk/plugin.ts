@@ -80,6 +80,18 @@ export interface PublishRequest {
 }
 
 /** Read access to the broker's state, and the few actions a plugin may take. */
+/** A broker node: this one, or another node of the cluster (cluster.enable, docs/cluster.md). */
+export interface BrokerNode {
+  /** the aedes broker id */
+  readonly id: string
+  /** `cluster.node_name`; without a cluster, the broker id */
+  readonly name: string
+  /** ms since the epoch of its last heartbeat seen here; for this node, now */
+  readonly lastHeartbeat: number
+  /** this node */
+  readonly self: boolean
+}
+
 export interface BrokerView {
   /** the aedes broker id of this process */
   readonly id: string
@@ -102,6 +114,8 @@ export interface BrokerView {
   subscribe (filter: string, handler: (message: Message) => void): Promise<() => Promise<void>>
   /** Closes a client's connection; its disconnect reason is `kicked`. */
   disconnect (clientId: string): boolean
+  /** The live nodes (a heartbeat within 3 intervals), sorted by name; this node alone without a cluster. */
+  nodes (): BrokerNode[]
 }
 
 export type PluginState = 'running' | 'disabled' | 'failed'

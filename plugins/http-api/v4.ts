@@ -38,7 +38,8 @@ export function registerV4 (app: FastifyInstance, ctx: ApiContext): void {
   route('GET', '/', 'list_endpoints', 'A list of the endpoints of this API', async () => ok(endpoints))
 
   route('GET', '/brokers/', 'list_brokers', 'A list of brokers in the cluster', async () => ok([brokerInfo(broker)]))
-  route('GET', '/nodes/', 'list_nodes', 'A list of nodes in the cluster', async () => ok([nodeInfo(broker)]))
+  route('GET', '/nodes/', 'list_nodes', 'A list of nodes in the cluster', async () =>
+    ok(broker.nodes().map((node) => ({ ...(node.self ? nodeInfo(broker) : { node_status: 'Running' }), node_name: node.name, node_id: node.id, last_heartbeat: node.lastHeartbeat }))))
 
   route('GET', '/clients/', 'list_clients', 'A list of clients on current node', async (request) => {
     const keep = clientFilter(query(request))

@@ -2,7 +2,7 @@
 // subscription trie and counters, built from aedes' state on demand.
 import type { Aedes, AedesPublishPacket } from 'aedes'
 import type { Message, QoS } from '../../sdk/events.ts'
-import type { BrokerView, ClientSummary, PublishRequest, SubscriptionInfo, TopicTreeNode } from '../../sdk/plugin.ts'
+import type { BrokerNode, BrokerView, ClientSummary, PublishRequest, SubscriptionInfo, TopicTreeNode } from '../../sdk/plugin.ts'
 import { connectedClients, internals } from './aedes-internals.ts'
 import type { BridgeContext } from './context.ts'
 
@@ -64,7 +64,7 @@ function retainedTopics (broker: Aedes): Promise<string[]> {
 }
 
 /** `version` is tapmq's, which is what users and the HTTP API report. */
-export function createBrokerView (ctx: BridgeContext, broker: Aedes, version: string): BrokerView {
+export function createBrokerView (ctx: BridgeContext, broker: Aedes, version: string, nodes?: () => BrokerNode[]): BrokerView {
   const live = () => Object.values(connectedClients(broker)).filter((client) => client !== undefined && client.connected)
 
   const subscriptionsOf = (clientId: string, client = connectedClients(broker)[clientId]) =>
@@ -135,6 +135,7 @@ export function createBrokerView (ctx: BridgeContext, broker: Aedes, version: st
       ctx.clients.markCause(client, 'kicked')
       client.close()
       return true
-    }
+    },
+    nodes: () => (nodes ? nodes() : [Object.freeze({ id: broker.id, name: broker.id, lastHeartbeat: Date.now(), self: true })])
   })
 }

@@ -10,19 +10,13 @@ import aedesPersistenceRedis from 'aedes-persistence-redis'
 import type { Aedes } from 'aedes'
 import type { Logger } from 'pino'
 import { TapmqError } from '../../sdk/errors.ts'
+import type { BrokerNode } from '../../sdk/plugin.ts'
 import type { MetricsRegistry } from '../metrics.ts'
 import { type ClusterConfig, redactedUrl } from './config.ts'
 
 export { type ClusterConfig, readClusterConfig } from './config.ts'
 
-export interface ClusterNode {
-  /** the aedes broker id, `<node name>~<run>` */
-  readonly id: string
-  readonly name: string
-  /** ms since epoch of its last heartbeat seen here; this node: now */
-  readonly lastHeartbeat: number
-  readonly self: boolean
-}
+export type ClusterNode = BrokerNode
 
 export interface RedisBackend {
   readonly aedesOptions: { id?: string, persistence: object, mq?: object }
@@ -35,7 +29,7 @@ export interface RedisBackend {
 
 const CONNECT_TIMEOUT = 5_000
 
-export function createRedisBackend (config: ClusterConfig, log: Logger, metrics?: MetricsRegistry): RedisBackend {
+export function createRedisBackend (config: ClusterConfig, log: Logger, metrics?: MetricsRegistry, heartbeatInterval = 60_000): RedisBackend {
   const url = redactedUrl(config.redisUrl)
   const options: RedisOptions = {
     lazyConnect: true,
@@ -117,8 +111,9 @@ export function createRedisBackend (config: ClusterConfig, log: Logger, metrics?
       const now = Date.now()
       const seen: Record<string, number> = config.enable ? { ...(broker as unknown as { brokers: Record<string, number> }).brokers } : {}
       seen[broker.id] = now
-      return Object.entries(seen).map(([nodeId, last]) => ({
-        id: nodeId, name: nodeId.replace(/~[0-9a-f]+$/, ''), lastHeartbeat: nodeId === broker.id ? now : last, self: nodeId === broker.id
+      const alive = now - 3 * heartbeatInterval
+      return Object.entries(seen).filter(([, last]) => last >= alive).map(([nodeId, last]) => ({
+        id: nodeId, name: config.enable ? nodeId.replace(/~[0-9a-f]+$/, '') : nodeId, lastHeartbeat: nodeId === broker.id ? now : last, self: nodeId === broker.id
       })).sort((a, b) => a.name.localeCompare(b.name))
     },
     async close () {

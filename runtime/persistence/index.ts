@@ -36,10 +36,10 @@ const MEMORY: Persistence = Object.freeze({
   close: async () => {}
 })
 
-export function createPersistence (config: { persistence: PersistenceConfig, dataDir: string, cluster?: ClusterConfig }, log: Logger, metrics?: MetricsRegistry): Persistence {
+export function createPersistence (config: { persistence: PersistenceConfig, dataDir: string, cluster?: ClusterConfig, aedes?: { heartbeatInterval: number } }, log: Logger, metrics?: MetricsRegistry): Persistence {
   if (config.persistence.type === 'memory') return MEMORY
   if (config.persistence.type === 'redis') {
-    const redis = createRedisBackend(config.cluster ?? { enable: false, redisUrl: 'redis://127.0.0.1:6379', nodeName: 'tapmq' }, log, metrics)
+    const redis = createRedisBackend(config.cluster ?? { enable: false, redisUrl: 'redis://127.0.0.1:6379', nodeName: 'tapmq' }, log, metrics, config.aedes?.heartbeatInterval)
     return { aedesOptions: redis.aedesOptions, install: () => {}, recover: async () => {}, open: redis.open, nodes: redis.nodes, close: redis.close }
   }
   const store = new SqliteStore({ file: join(config.dataDir, PERSISTENCE_FILE), sync: config.persistence.sync })

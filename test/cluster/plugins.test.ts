@@ -48,6 +48,30 @@ if (!HAS_REDIS) {
     t.deepEqual(bodies().filter((body) => body.action === 'client_connack').map((body) => body.clientid).sort(), ['wh-pub', 'wh-sub'])
   })
 
+  test.serial('HTTP API /nodes lists the live nodes by name; a SIGKILLed node leaves the list', async (t) => {
+    const { freePort } = await import('../helpers/cli.ts')
+    const redis = await startRedis(t)
+    const httpPort = await freePort()
+    const withApi = async (name: string, port?: number) => {
+      const node = await startNode(t, redis, name, port ? `http_server.enable = true\nhttp_server.port = ${port}\nhttp_server.bind = 127.0.0.1` : '', [], port ? 'plugin.http_api = on\n' : '')
+      return node
+    }
+    const [, b] = await Promise.all([withApi('alpha', httpPort), withApi('beta')])
+    const names = async () => {
+      const response = await fetch(`http://127.0.0.1:${httpPort}/api/v4/nodes`, { headers: { authorization: `Basic ${Buffer.from('admin:public').toString('base64')}` } })
+      const body = await response.json() as { data: Array<{ node_name: string, node_id: string, connections?: number }> }
+      return body.data
+    }
+    await until(async () => (await names()).length === 2, 'two nodes in /nodes')
+    const nodes = await names()
+    t.deepEqual(nodes.map((node) => node.node_name), ['alpha', 'beta'])
+    t.regex(nodes[0]!.node_id, /^alpha~[0-9a-f]{8}$/)
+    t.is(typeof nodes[0]!.connections, 'number')
+    b.cmd.child.kill('SIGKILL')
+    await until(async () => (await names()).length === 1, 'beta gone from /nodes')
+    t.deepEqual((await names()).map((node) => node.node_name), ['alpha'])
+  })
+
   test.serial('Redis lost at runtime: logged and counted, the node recovers when Redis returns', async (t) => {
     const redis = await startRedis(t)
     const [a, b] = await Promise.all([startNode(t, redis, 'a'), startNode(t, redis, 'b')])

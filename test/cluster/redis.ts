@@ -45,7 +45,7 @@ export interface Node {
 }
 
 /** starts a tapmq node of the cluster on `redis`; killed and its workspace removed in teardown */
-export async function startNode (t: ExecutionContext, redis: RedisServer, name: string, extraConf = '', extraArgs: string[] = []): Promise<Node> {
+export async function startNode (t: ExecutionContext, redis: RedisServer, name: string, extraConf = '', extraArgs: string[] = [], plugins = ''): Promise<Node> {
   const ws = await workspace([
     'cluster.enable = true',
     `cluster.redis.url = ${redis.url}`,
@@ -54,6 +54,7 @@ export async function startNode (t: ExecutionContext, redis: RedisServer, name: 
     extraConf
   ].join('\n'))
   t.teardown(() => ws.remove())
+  if (plugins) await ws.write('plugins.conf', plugins)
   const cmd = tapmq(['start', '--conf', ws.conf, '--plugins', `${ws.dir}/plugins.conf`, ...extraArgs])
   t.teardown(() => { cmd.child.kill('SIGKILL') })
   await cmd.waitFor(/"msg":"tapmq started"/, WAIT_MS)
