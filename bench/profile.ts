@@ -19,7 +19,10 @@ interface Profile {
   timeDeltas: number[]
 }
 
-const { values, positionals } = parseArgs({ allowPositionals: true, options: { top: { type: 'string', default: '30' } } })
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: { top: { type: 'string', default: '30' }, inclusive: { type: 'string' } }
+})
 
 function files (paths: string[]): string[] {
   return paths.flatMap((p) => (statSync(p).isDirectory()
@@ -62,9 +65,30 @@ for (const file of files(positionals)) {
     byOrigin.set(o, (byOrigin.get(o) ?? 0) + time)
   }
   const pct = (t: number) => `${((100 * t) / total).toFixed(1).padStart(5)}%`
+  // inclusive time of named functions: self time of every node with such a frame on its stack (counted once)
+  const inclusive = new Map<string, number>()
+  if (values.inclusive) {
+    const names = new Set(values.inclusive.split(','))
+    const parent = new Map<number, number>()
+    for (const node of profile.nodes) for (const child of node.children ?? []) parent.set(child, node.id)
+    for (const [id, time] of self) {
+      const seen = new Set<string>()
+      for (let at: number | undefined = id; at !== undefined; at = parent.get(at)) {
+        const name = byId.get(at)?.callFrame.functionName ?? ''
+        if (names.has(name) && !seen.has(name)) {
+          seen.add(name)
+          inclusive.set(name, (inclusive.get(name) ?? 0) + time)
+        }
+      }
+    }
+  }
   console.log(`\n${file}: ${(total / 1e6).toFixed(2)} s busy`)
   console.log('\nby origin (self time):')
   for (const [o, t] of [...byOrigin].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${pct(t)}  ${o}`)
+  if (inclusive.size > 0) {
+    console.log('\ninclusive:')
+    for (const [name, t] of [...inclusive].sort((a, b) => b[1] - a[1])) console.log(`  ${pct(t)}  ${name}`)
+  }
   console.log(`\ntop ${values.top} functions (self time):`)
   for (const [f, t] of [...byFunction].sort((a, b) => b[1] - a[1]).slice(0, Number(values.top))) console.log(`  ${pct(t)}  ${f}`)
 }

@@ -41,10 +41,11 @@ const OUTPUT_LIMIT = 64 * 1024
  * (the memory scenario holds 10k connections), then waits for its port.
  */
 async function startProcess (name: string, command: string, args: readonly string[], port: number,
-  options: StartOptions & { cwd?: string, cleanup?: () => void }): Promise<RunningTarget> {
+  options: StartOptions & { cwd?: string, env?: Readonly<Record<string, string>>, cleanup?: () => void }): Promise<RunningTarget> {
   const script = 'ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null; exec "$@"'
   const child: ChildProcess = spawn('sh', ['-c', script, 'sh', command, ...args], {
     cwd: options.cwd ?? REPO_ROOT,
+    env: { ...process.env, ...options.env },
     stdio: ['ignore', 'pipe', 'pipe']
   })
   let output = ''
@@ -90,6 +91,8 @@ export interface TapmqTargetOptions {
   readonly files?: Readonly<Record<string, string>>
   /** why it cannot run (checked by unavailable()) */
   readonly requires?: () => string | undefined
+  /** extra environment variables for the broker process */
+  readonly env?: Readonly<Record<string, string>>
   /** started before the broker and stopped after it: local receivers for plugins */
   readonly sidecar?: () => Promise<{ conf?: Record<string, string>, files?: Record<string, string>, close (): Promise<void> }>
 }
@@ -125,6 +128,7 @@ export function tapmqTarget (name: string, description: string, options: TapmqTa
           '--conf', join(dir, 'tapmq.conf'), '--plugins', join(dir, 'plugins.conf')]
         return await startProcess(name, process.execPath, args, port, {
           ...start,
+          env: options.env,
           cleanup: () => {
             rmSync(dir, { recursive: true, force: true })
             sidecar?.close().catch(() => {})

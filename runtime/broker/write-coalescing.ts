@@ -11,8 +11,10 @@
 //    setImmediate each. Once per turn the queue is encoded into one buffer and written
 //    once; then the delivery callbacks complete. Same checks as aedes (no-local, dedupe,
 //    authorizeForward) in the same place, same order, same per-subscriber FIFO.
-// 2. Every other write (CONNACK, SUBACK, PUBACK, QoS 1/2 PUBLISH) is corked on the first
-//    write of a turn and uncorked once per turn, so that they coalesce too.
+// 2. Other writes (PUBACK, QoS 1/2 PUBLISH, SUBACK, CONNACK) coalesce too: what the first
+//    callback of a turn writes goes out as in aedes (a lone CONNACK or PUBACK is not
+//    delayed); a write from a later callback in the same turn corks the stream until the
+//    turn ends.
 //
 // Safety: back-pressure is kept (a write that fills the socket buffer holds the batch's
 // callbacks until 'drain', through aedes' waitForDrain and its drain_timeout, which is what
@@ -44,32 +46,50 @@ interface RoutedPacket {
 /** most QoS 0 messages one connection writes in one turn; the rest wait for the next turn */
 export const MAX_BATCH = 4096
 
+const QUEUE = Symbol('tapmq.writeCoalescing')
+
+/** a stream under coalescing: its queue, and aedes' own write and destroy */
+type CoalescedStream = Duplex & { [QUEUE]: ClientQueue }
+
 class ClientQueue {
   readonly client: Client
   readonly conn: Duplex
   readonly coalescer: WriteCoalescer
-  /** undefined: the message is not forwarded (no-local, duplicate, refused), its callback still runs */
-  packets: Array<RoutedPacket | undefined> = []
-  callbacks: Callback[] = []
+  /** the stream's own write and destroy, called by the shared wrappers below */
+  readonly write: Duplex['write']
+  readonly destroy: Duplex['destroy']
+  /**
+   * queued deliveries, a packet then its callback, allocated on demand (an idle connection
+   * holds none); a packet is undefined when it is not forwarded (no-local, duplicate,
+   * refused) but its callback still runs
+   */
+  pending: Array<RoutedPacket | Callback | undefined> | undefined
   queued = false
-  corked = false
+  /** writes this turn: 0, 1 (written by one callback, gone out as usual), 2 (corked) */
+  turnWrites = 0
+  /** the callback (see currentEpoch) of the first write this turn */
+  epoch = 0
+  /** the QoS 0 delivery function aedes calls; subscriptions keep a reference to it */
+  readonly deliver0: (packet: RoutedPacket, cb: Callback) => void
 
   constructor (client: Client, coalescer: WriteCoalescer) {
     this.client = client
     this.conn = client.conn as unknown as Duplex
     this.coalescer = coalescer
+    this.write = this.conn.write
+    this.destroy = this.conn.destroy
+    this.deliver0 = (packet, cb) => this.enqueue(packet, cb)
   }
 
-  /** replaces aedes' deliverQoS0: the same checks, then a place in the queue */
-  deliver0 = (packet: RoutedPacket, cb: Callback): void => {
+  /** aedes' deliverQoS0 checks (no-local, dedupe, authorizeForward), then a place in the queue */
+  enqueue (packet: RoutedPacket, cb: Callback): void {
     const client = this.client
     let forward: RoutedPacket | undefined
-    // MQTT 5 no-local, as aedes: not to the publisher itself
-    if (!(packet.clientId === client.id && packet.nl)) {
-      forward = dedupe(client, packet) ? (this.coalescer.broker.authorizeForward(client, packet as never) as unknown as RoutedPacket | undefined | null) ?? undefined : undefined
+    if (!(packet.clientId === client.id && packet.nl) && dedupe(client, packet)) {
+      forward = (this.coalescer.broker.authorizeForward(client, packet as never) as unknown as RoutedPacket | null | undefined) ?? undefined
     }
-    this.packets.push(forward)
-    this.callbacks.push(cb)
+    const pending = this.pending ??= []
+    pending.push(forward, cb)
     if (!this.queued) {
       this.queued = true
       this.coalescer.schedule(this)
@@ -79,18 +99,14 @@ class ClientQueue {
   /** Writes up to MAX_BATCH queued messages as one buffer, then completes their callbacks. */
   flush (): void {
     this.queued = false
-    let packets = this.packets
-    let callbacks = this.callbacks
-    if (packets.length > MAX_BATCH) {
-      this.packets = packets.slice(MAX_BATCH)
-      this.callbacks = callbacks.slice(MAX_BATCH)
-      packets = packets.slice(0, MAX_BATCH)
-      callbacks = callbacks.slice(0, MAX_BATCH)
+    let pending = this.pending ?? []
+    if (pending.length > 2 * MAX_BATCH) {
+      this.pending = pending.slice(2 * MAX_BATCH)
+      pending = pending.slice(0, 2 * MAX_BATCH)
       this.queued = true
       this.coalescer.schedule(this)
     } else {
-      this.packets = []
-      this.callbacks = []
+      this.pending = undefined
     }
     const client = deliveryInternals(this.client)
     let error: Error | undefined
@@ -98,42 +114,82 @@ class ClientQueue {
     if (client.connecting || client.connected) {
       let buffer: Buffer | undefined
       try {
-        buffer = encodeQos0(packets, client.version, outgoingPublishWatcher(this.conn))
+        buffer = encodeQos0(pending, client.version, outgoingPublishWatcher(this.conn))
       } catch {
         error = new Error('packet received not valid')
       }
-      if (buffer !== undefined && buffer.length > 0) waitForDrain = !this.conn.write(buffer) && !client.errored
-    } else if (packets.some((p) => p !== undefined)) {
-      error = new Error('connection closed')
+      if (buffer !== undefined) waitForDrain = !this.conn.write(buffer) && !client.errored
+    } else {
+      for (let i = 0; i < pending.length; i += 2) if (pending[i] !== undefined) error = new Error('connection closed')
     }
     // as aedes: a failed write closes the client, and the callbacks still run
     if (error) client._onError(error)
     if (waitForDrain) {
-      client.waitForDrain(() => complete(callbacks))
+      client.waitForDrain(() => complete(pending))
     } else {
-      complete(callbacks)
+      complete(pending)
     }
   }
 
-  /** the first write of a turn corks the stream; the coalescer uncorks it at the end of the turn */
-  corkTurn (): void {
-    if (this.corked) return
-    const conn = this.conn
-    if (conn.destroyed || conn.writableEnded) return
-    this.corked = true
-    conn.cork()
-    this.coalescer.scheduleUncork(this)
+  /**
+   * every write: the writes of the first callback (macrotask) that writes in a turn go out
+   * as usual (mqtt-packet's own cork/nextTick-uncork joins a packet's parts); a later
+   * callback's write corks the stream until the turn ends
+   */
+  noteWrite (): void {
+    const epoch = currentEpoch()
+    if (this.turnWrites === 0) {
+      this.turnWrites = 1
+      this.epoch = epoch
+      this.coalescer.scheduleTurnEnd(this)
+    } else if (this.turnWrites === 1 && epoch !== this.epoch) {
+      const conn = this.conn
+      if (conn.destroyed || conn.writableEnded) return
+      this.turnWrites = 2
+      conn.cork()
+    }
   }
 
-  uncork (): void {
-    if (!this.corked) return
-    this.corked = false
-    this.conn.uncork()
+  endTurn (): void {
+    const corked = this.turnWrites === 2
+    this.turnWrites = 0
+    if (corked) this.conn.uncork()
   }
 }
 
-function complete (callbacks: Callback[]): void {
-  for (let i = 0; i < callbacks.length; i++) callbacks[i]()
+let epoch = 0
+let epochEnding = false
+const nextEpoch = () => {
+  epochEnding = false
+  epoch++
+}
+
+/** A number that changes after every callback (macrotask) that asks for it: its nextTick queue ends it. */
+function currentEpoch (): number {
+  if (!epochEnding) {
+    epochEnding = true
+    process.nextTick(nextEpoch)
+  }
+  return epoch
+}
+
+/** the stream's write, for every writer (aedes, mqtt-packet, the flush above) */
+function coalescedWrite (this: CoalescedStream, chunk: unknown, encoding?: unknown, cb?: unknown): boolean {
+  const queue = this[QUEUE]
+  queue.noteWrite()
+  return (queue.write as (this: Duplex, ...args: unknown[]) => boolean).call(this, chunk, encoding, cb)
+}
+
+/** the stream's destroy: what was written before it still goes out, as without corking */
+function coalescedDestroy (this: CoalescedStream, err?: Error): CoalescedStream {
+  const queue = this[QUEUE]
+  queue.endTurn()
+  queue.destroy.call(this, err)
+  return this
+}
+
+function complete (pending: ReadonlyArray<RoutedPacket | Callback | undefined>): void {
+  for (let i = 1; i < pending.length; i += 2) (pending[i] as Callback)()
 }
 
 /** aedes' dedupe: a message that reached this client through two routes goes out once */
@@ -154,34 +210,34 @@ function dedupe (client: Client, packet: RoutedPacket): boolean {
  * length, topic, payload. DUP is always 0 at QoS 0 [MQTT-3.3.1-2]. Packets with MQTT 5
  * properties go through mqtt-packet.
  */
-function encodeQos0 (packets: ReadonlyArray<RoutedPacket | undefined>, version: number, watch?: (packet: OutgoingPublish) => void): Buffer | undefined {
+function encodeQos0 (pending: ReadonlyArray<RoutedPacket | Callback | undefined>, version: number, watch?: (packet: OutgoingPublish) => void): Buffer | undefined {
   let size = 0
   const chunks: Array<Buffer | undefined> = []
   const topicLengths: number[] = []
-  for (let i = 0; i < packets.length; i++) {
-    const packet = packets[i]
-    if (packet === undefined) { topicLengths.push(0); continue }
+  for (let i = 0; i < pending.length; i += 2) {
+    const packet = pending[i] as RoutedPacket | undefined
+    if (packet === undefined) { topicLengths[i] = 0; continue }
     if (typeof packet.topic !== 'string' || packet.topic.length === 0) throw new Error('invalid topic')
     if (typeof packet.payload === 'string') packet.payload = Buffer.from(packet.payload)
     watch?.({ cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: 0, retain: packet.retain, dup: false, clientId: packet.clientId } as OutgoingPublish)
     if (version === 5 || packet.properties !== undefined) {
       const encoded = mqttPacket.generate({ cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: 0, retain: packet.retain, dup: false, properties: packet.properties } as never, { protocolVersion: version as 3 | 4 | 5 })
       chunks[i] = encoded
-      topicLengths.push(0)
+      topicLengths[i] = 0
       size += encoded.length
       continue
     }
     const topicLength = Buffer.byteLength(packet.topic)
     if (topicLength > 65535) throw new Error('topic too long')
-    topicLengths.push(topicLength)
+    topicLengths[i] = topicLength
     const remaining = 2 + topicLength + packet.payload.length
     size += 1 + varIntSize(remaining) + remaining
   }
   if (size === 0) return undefined
   const out = Buffer.allocUnsafe(size)
   let pos = 0
-  for (let i = 0; i < packets.length; i++) {
-    const packet = packets[i]
+  for (let i = 0; i < pending.length; i += 2) {
+    const packet = pending[i] as RoutedPacket | undefined
     if (packet === undefined) continue
     const pre = chunks[i]
     if (pre !== undefined) {
@@ -214,35 +270,26 @@ function varIntSize (n: number): number {
   throw new Error('packet too large')
 }
 
-/** One per broker: the turn-end flush for every connection with queued or corked writes. */
+/** One per broker: the turn-end flush for every connection with queued deliveries or writes. */
 export class WriteCoalescer {
   readonly broker: Aedes
   #flushing: ClientQueue[] = []
-  #uncorking: ClientQueue[] = []
+  #ending: ClientQueue[] = []
   #scheduled = false
 
   constructor (broker: Aedes) {
     this.broker = broker
   }
 
-  /** Takes over the client's QoS 0 deliveries and corks its writes per turn. Call right after broker.handle(). */
+  /** Takes over the client's QoS 0 deliveries and coalesces its writes. Call right after broker.handle(). */
   attach (client: Client): void {
     const queue = new ClientQueue(client, this)
-    const internal = deliveryInternals(client)
-    internal.deliver0 = queue.deliver0 as never
-    const conn = queue.conn
-    const write = conn.write
-    const destroy = conn.destroy
-    // an own property in front of the prototype's write and destroy, for this stream only
-    conn.write = function (this: Duplex, ...args: Parameters<Duplex['write']>) {
-      queue.corkTurn()
-      return write.apply(this, args)
-    } as Duplex['write']
-    conn.destroy = function (this: Duplex, err?: Error) {
-      // what was written before the destroy still goes out, as without corking
-      queue.uncork()
-      return destroy.call(this, err)
-    }
+    deliveryInternals(client).deliver0 = queue.deliver0 as never
+    // own properties in front of the prototype's write and destroy, for this stream only
+    const conn = queue.conn as CoalescedStream
+    conn[QUEUE] = queue
+    ;(conn as Duplex).write = coalescedWrite as Duplex['write']
+    ;(conn as Duplex).destroy = coalescedDestroy as Duplex['destroy']
   }
 
   schedule (queue: ClientQueue): void {
@@ -250,8 +297,8 @@ export class WriteCoalescer {
     this.#arm()
   }
 
-  scheduleUncork (queue: ClientQueue): void {
-    this.#uncorking.push(queue)
+  scheduleTurnEnd (queue: ClientQueue): void {
+    this.#ending.push(queue)
     this.#arm()
   }
 
@@ -262,9 +309,9 @@ export class WriteCoalescer {
   }
 
   /**
-   * The end of a turn: flush the delivery queues (their writes cork), then uncork every
-   * stream corked this turn. Deliveries queued while this runs (a callback frees mqemitter,
-   * which routes the next message) wait for the next turn.
+   * The end of a turn: flush the delivery queues, then end the turn of every stream written
+   * to (uncorking those corked). Deliveries queued while this runs (a callback frees
+   * mqemitter, which routes the next message) wait for the next turn.
    */
   #turn = (): void => {
     const flushing = this.#flushing
@@ -275,11 +322,11 @@ export class WriteCoalescer {
     } finally {
       // a throwing callback must not strand the other connections' messages
       for (let k = i + 1; k < flushing.length; k++) this.#flushing.push(flushing[k])
-      const uncorking = this.#uncorking
-      this.#uncorking = []
-      for (let k = 0; k < uncorking.length; k++) uncorking[k].uncork()
+      const ending = this.#ending
+      this.#ending = []
+      for (let k = 0; k < ending.length; k++) ending[k].endTurn()
       this.#scheduled = false
-      if (this.#flushing.length > 0 || this.#uncorking.length > 0) this.#arm()
+      if (this.#flushing.length > 0 || this.#ending.length > 0) this.#arm()
     }
   }
 }

@@ -177,9 +177,14 @@ test('bytes written just before the stream is destroyed still reach the peer', a
   const broker = await testBroker(t)
   const { client: raw } = await RawClient.connect(t, broker.port, { clientId: 'last-words' })
   const conn = aedesClient(broker, 'last-words').conn as unknown as { write (b: Buffer): boolean, destroy (): void }
-  // corked for the rest of this turn, then destroyed in the same turn
-  conn.write(mqttPacket.generate({ cmd: 'pingresp' }))
+  const pingresp = mqttPacket.generate({ cmd: 'pingresp' })
+  // two writes from two callbacks of one turn: the second corks the stream until the turn ends
+  conn.write(pingresp)
+  await new Promise<void>((resolve) => process.nextTick(resolve))
+  conn.write(pingresp)
+  // destroyed before the turn ends
   conn.destroy()
+  await raw.next('pingresp')
   await raw.next('pingresp')
   await raw.waitClosed()
   t.pass()
