@@ -129,7 +129,7 @@ test('NanoMQ command lines work: "broker start", --url, ignored tuning flags', a
   const broker = tapmq(['broker', 'start', '--conf', ws.conf, '--url', `nmq-tcp://127.0.0.1:${port}`, '-t', '4', '-n', '32'])
   t.teardown(() => broker.child.kill('SIGKILL'))
   await broker.waitFor(/"msg":"tapmq started"/)
-  t.regex(broker.output(), /NanoMQ flag accepted for compatibility/)
+  t.regex(await broker.waitFor(/NanoMQ flag accepted for compatibility/), /"flag":"(tq_thread|parallel)"/)
   const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { reconnectPeriod: 0 })
   await client.endAsync()
   broker.child.kill('SIGTERM')
