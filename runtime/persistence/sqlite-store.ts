@@ -72,7 +72,7 @@ CREATE TABLE IF NOT EXISTS outgoing (
   id INTEGER PRIMARY KEY, client_id TEXT NOT NULL, broker_id TEXT, broker_counter INTEGER, message_id INTEGER,
   packet BLOB NOT NULL, payload BLOB);
 CREATE INDEX IF NOT EXISTS outgoing_by_broker ON outgoing (client_id, broker_id, broker_counter);
-CREATE INDEX IF NOT EXISTS outgoing_by_message ON outgoing (client_id, message_id);
+CREATE INDEX IF NOT EXISTS outgoing_by_message ON outgoing (client_id, message_id) WHERE message_id IS NOT NULL;
 CREATE TABLE IF NOT EXISTS incoming (
   client_id TEXT NOT NULL, message_id INTEGER NOT NULL, packet BLOB NOT NULL, payload BLOB, PRIMARY KEY (client_id, message_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS wills (client_id TEXT PRIMARY KEY, broker_id TEXT, packet BLOB NOT NULL) WITHOUT ROWID;
@@ -154,6 +154,8 @@ function prepareAll (db: Database.Database) {
       '(SELECT id FROM outgoing WHERE client_id = ? AND broker_id = ? AND broker_counter = ? ORDER BY id LIMIT 1)'),
     outReplace: p('UPDATE outgoing SET broker_id = ?, broker_counter = ?, message_id = ?, packet = ?, payload = ? WHERE id = ' +
       '(SELECT id FROM outgoing WHERE client_id = ? AND message_id = ? AND broker_id IS NOT ? ORDER BY id LIMIT 1)'),
+    outRowByBroker: p<{ id: number }>('SELECT id FROM outgoing WHERE client_id = ? AND broker_id = ? AND broker_counter = ? ORDER BY id LIMIT 1'),
+    outTakeRow: p<PackedRow & { message_id: number | null }>('DELETE FROM outgoing WHERE id = ? RETURNING message_id, packet, payload'),
     outTake: p<PackedRow & { message_id: number | null }>('DELETE FROM outgoing WHERE id = ' +
       '(SELECT id FROM outgoing WHERE client_id = ? AND message_id = ? ORDER BY id LIMIT 1) RETURNING message_id, packet, payload'),
     outLast: p<{ last: number | null }>('SELECT MAX(id) AS last FROM outgoing WHERE client_id = ?'),
@@ -255,6 +257,11 @@ export class SqliteStore {
   #commitTimer?: NodeJS.Immediate
   /** callbacks waiting for the offline-queue step of a message, by broker counter (see whenEnqueued) */
   readonly #enqueueWaiters = new Map<number, () => void>()
+  /**
+   * Packet ids of QoS 1 messages sent to a subscriber and not yet acknowledged, by client:
+   * id -> row. Kept in memory only (see outgoingUpdate); bounded by what is in flight.
+   */
+  readonly #inflight = new Map<string, Map<number, number>>()
   #closed = false
   /** called with errors that no caller can receive (a failed group COMMIT) */
   onError: (err: Error) => void = () => {}
@@ -496,13 +503,24 @@ export class SqliteStore {
   }
 
   /**
-   * Records the message id given to a queued message, or replaces the message by its
+   * Records the packet id given to a queued message, or replaces the message by its
    * PUBREL, before aedes writes it to the subscriber; same matching as aedes' memory store.
-   * Durable for QoS 2 (a QoS 2 message must keep its id across a restart: the subscriber
-   * may hold it awaiting PUBREL); staged for QoS 1, where a lost id only means a
-   * redelivery under a new id, which QoS 1 allows.
+   * QoS 2: written and durable (the message must keep its id across a restart: the
+   * subscriber may hold it awaiting PUBREL). QoS 1: kept in memory only, which saves a
+   * write per delivered message; after a restart the message goes out under a new id,
+   * which QoS 1 allows.
    */
   async outgoingUpdate (client: ClientRef, packet: StoredPacket): Promise<void> {
+    if (packet.qos === 1 && packet.cmd === 'publish' && packet.brokerId !== undefined && typeof packet.messageId === 'number') {
+      this.#live()
+      const row = this.#sql.outRowByBroker.get(client.id, packet.brokerId, id(packet.brokerCounter))
+      if (row) {
+        let ids = this.#inflight.get(client.id)
+        if (!ids) this.#inflight.set(client.id, ids = new Map())
+        ids.set(packet.messageId, row.id)
+        return
+      }
+    }
     this.#write((sql) => {
       if (packet.brokerId !== undefined &&
         sql.outSetMessageId.run(id(packet.messageId), client.id, packet.brokerId, id(packet.brokerCounter)).changes > 0) return
@@ -518,24 +536,39 @@ export class SqliteStore {
    * delete, the message or its PUBREL is sent again, which both QoS allow.
    */
   async outgoingClearMessageId (client: ClientRef, packet: StoredPacket): Promise<StoredPacket | undefined> {
+    const messageId = packet?.messageId
+    const ids = typeof messageId === 'number' ? this.#inflight.get(client.id) : undefined
+    const rowId = ids?.get(messageId!)
     return this.#write((sql) => {
-      const row = sql.outTake.get(client.id, id(packet?.messageId))
+      if (rowId !== undefined) {
+        ids!.delete(messageId!)
+        if (ids!.size === 0) this.#inflight.delete(client.id)
+        const row = sql.outTakeRow.get(rowId)
+        if (row) return outgoingPacket({ ...row, message_id: messageId! })
+      }
+      const row = sql.outTake.get(client.id, id(messageId))
       return row ? outgoingPacket(row) : undefined
     })
   }
 
-  /** The client's queue as it is now; messages queued later reach it live. */
+  /**
+   * The client's queue as it is now; messages queued later reach it live. QoS 1 messages
+   * already sent keep their packet id (from memory), so a resend after a reconnect reuses it.
+   */
   outgoingStream (client: ClientRef): Readable {
     this.#live()
     const last = this.#sql.outLast.get(client.id)?.last ?? 0
     const sql = this.#sql
     const live = () => this.#live()
+    // resent under the same ids, which outgoingUpdate then records again (no growth)
+    const sent = new Map<number, number>()
+    for (const [messageId, rowId] of this.#inflight.get(client.id) ?? []) sent.set(rowId, messageId)
     return Readable.from((function * () {
       let after = 0
       while (after < last) {
         live()
         const rows = sql.outPage.all(client.id, after, last, PAGE)
-        for (const row of rows) yield outgoingPacket(row)
+        for (const row of rows) yield outgoingPacket(row.message_id === null && sent.has(row.id) ? { ...row, message_id: sent.get(row.id)! } : row)
         if (rows.length < PAGE) return
         after = rows[rows.length - 1]!.id
       }
