@@ -12,10 +12,10 @@
 //     the steps of routing one PUBLISH (the QoS 2 dedup entry, the retained message, the
 //     offline queues), so that they commit together and `flush()` makes them durable
 //     before tapmq acknowledges the PUBLISH (see ack-after-store.ts); and what a crash
-//     may lose without breaking a QoS promise (a QoS 1 message id, a subscriber's ack:
-//     both only cause a redelivery).
-// The trie of offline subscriptions is kept in memory (as in aedes' memory store) and
-// rebuilt from the file at setup.
+//     may lose without breaking a QoS promise (a subscriber's ack: a redelivery).
+// Kept in memory only: the trie of offline subscriptions (as in aedes' memory store,
+// rebuilt from the file at setup) and the packet ids of QoS 1 messages in flight to
+// subscribers (after a restart they go out under new ids, which QoS 1 allows).
 import { closeSync, mkdirSync, openSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname } from 'node:path'
