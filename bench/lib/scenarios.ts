@@ -59,6 +59,8 @@ export interface ScenarioParams {
   readonly drainTimeout?: number
   /** subscribers connect with clean = false: persistent sessions, so QoS > 0 goes through the session store */
   readonly persistent?: boolean
+  /** where the publishers of the flow scenarios connect (default: the scenario's address; bench/cluster.ts: another node) */
+  readonly publishAddress?: Address
 }
 
 export interface ScenarioDefinition {
@@ -312,7 +314,7 @@ async function flow (address: Address, params: ScenarioParams, options: FlowOpti
       await client.subscribe(topic, qos)
     }
     for (let i = 0; i < nPub; i++) {
-      const { client } = await WireClient.connect(address, {
+      const { client } = await WireClient.connect(params.publishAddress ?? address, {
         clientId: `${params.prefix}-p${i}`,
         username: params.username,
         password: params.password,
