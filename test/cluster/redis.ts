@@ -9,7 +9,7 @@ import { freePort, type RunningCommand, tapmq, type Workspace, workspace } from 
 export const WAIT_MS = 30_000
 
 export const HAS_REDIS = spawnSync('redis-server', ['--version']).status === 0
-export const MISSING = 'redis-server is missing: apt-get install redis-server'
+export const MISSING = 'redis-server, missing here: apt-get install redis-server'
 
 export interface RedisServer {
   readonly port: number
