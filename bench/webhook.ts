@@ -145,6 +145,8 @@ async function webhookCounters (apiPort: number): Promise<Record<string, number>
 const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : 'n/a')
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const rateOf = (result: ScenarioResult) => result.metrics.find((m) => m.name === 'fan-in QoS 0')?.value ?? Number.NaN
+/** broker process CPU (all its threads) per delivered message: steadier than msg/s on a shared machine */
+const cpuOf = (result: ScenarioResult) => `${fmt(result.metrics.find((m) => m.name.endsWith('broker CPU'))?.value ?? Number.NaN, 1)} µs CPU/msg`
 const verdict = (value: number, goal: number) => `${fmt(value, 3)} (goal >= ${goal}: ${value >= goal ? 'met' : 'NOT met'})`
 
 /**
@@ -219,7 +221,7 @@ try {
 
   console.log('\n(1)/(2) fan-in QoS 0, 10 publishers -> 1 subscriber, 64 B: MQTT msg/s delivered')
   const baseline = await measure(off, 'fanin0')
-  console.log(`  webhook off                     ${fmt(rateOf(baseline.result))} msg/s${baseline.result.valid ? '' : ` (invalid: ${baseline.result.invalidReason})`}; ` +
+  console.log(`  webhook off                     ${fmt(rateOf(baseline.result))} msg/s, ${cpuOf(baseline.result)}${baseline.result.valid ? '' : ` (invalid: ${baseline.result.invalidReason})`}; ` +
     `broker RSS ${mb(baseline.rssBefore)} MB before, ${mb(baseline.rssAfter)} MB after`)
 
   fast.reset()
@@ -227,7 +229,7 @@ try {
   const unbatched = await measure(on, 'fanin0', {}, () => window.begin())
   window.cancel()
   const unbatchedEvents = window.perSecond()
-  console.log(`  webhook on, unbatched           ${fmt(rateOf(unbatched.result))} msg/s; receiver got ${fmt(unbatchedEvents)} events/s; ` +
+  console.log(`  webhook on, unbatched           ${fmt(rateOf(unbatched.result))} msg/s, ${cpuOf(unbatched.result)}; receiver got ${fmt(unbatchedEvents)} events/s; ` +
     `matched ${fmt(unbatched.counters.matched_total ?? Number.NaN)}, sent ${fmt(unbatched.counters.sent_total ?? Number.NaN)}, ${dropsOf(unbatched.counters)}`)
 
   fast.reset()
@@ -235,12 +237,12 @@ try {
   const batch = await measure(batched, 'fanin0', {}, () => window.begin())
   window.cancel()
   const batchedEvents = window.perSecond()
-  console.log(`  webhook on, batched (100/50 ms) ${fmt(rateOf(batch.result))} msg/s; receiver got ${fmt(batchedEvents)} events/s in ${fmt(fast.requests)} requests; ` +
+  console.log(`  webhook on, batched (100/50 ms) ${fmt(rateOf(batch.result))} msg/s, ${cpuOf(batch.result)}; receiver got ${fmt(batchedEvents)} events/s in ${fmt(fast.requests)} requests; ` +
     `matched ${fmt(batch.counters.matched_total ?? Number.NaN)}, sent ${fmt(batch.counters.sent_total ?? Number.NaN)}, ${dropsOf(batch.counters)}`)
 
   // several rounds on one broker: RSS after each shows whether memory keeps growing
   const silentRun = await measure(hanging, 'fanin0', {}, undefined, SILENT_ROUNDS)
-  console.log(`  webhook on, receiver silent     ${fmt(rateOf(silentRun.result))} msg/s (rounds: ${silentRun.results.map((r) => fmt(rateOf(r))).join(', ')}); ` +
+  console.log(`  webhook on, receiver silent     ${fmt(rateOf(silentRun.result))} msg/s, ${cpuOf(silentRun.result)} (rounds: ${silentRun.results.map((r) => fmt(rateOf(r))).join(', ')}); ` +
     `${fmt(silentRun.counters.matched_total ?? Number.NaN)} events, queue depth ${fmt(silentRun.counters.queue_depth ?? Number.NaN)}, ${dropsOf(silentRun.counters)}; ` +
     `receiver saw ${silent.requests} requests, answered none`)
   console.log(`                                  broker RSS before and after each round: ${silentRun.rss.map(mb).join(' -> ')} MB`)
