@@ -1,6 +1,7 @@
 // NanoMQ 0.8 / EMQX 4.3 `key = value` files. Every entry keeps the file and line it came
 // from, so that every error about a value can point at the line a user has to edit.
-import { readFileSync } from 'node:fs'
+import { accessSync, constants, readFileSync } from 'node:fs'
+import { dirname, isAbsolute, resolve } from 'node:path'
 import { ERR_CONF_FILE, ERR_CONF_MISSING, ERR_CONF_SYNTAX, ERR_CONF_VALUE, type SourceLocation } from './errors.ts'
 
 export interface ConfEntry {
@@ -150,6 +151,23 @@ export class Conf {
     const match = DURATION.exec(value)
     if (!match) return this.invalid(key, 'a whole number with a unit: ms, s, m or h (for example 5s)')
     return Number(match[1]) * DURATION_UNIT_MS[match[2]!]!
+  }
+
+  /**
+   * A readable file (a certificate, a key): relative paths resolve against the directory of
+   * the file the key is in (the working directory for environment and command-line values).
+   */
+  readableFile (key: string): string | undefined {
+    const entry = this.entry(key)
+    if (!entry || entry.value === '') return undefined
+    const base = entry.location.line > 0 ? dirname(entry.location.file) : process.cwd()
+    const path = isAbsolute(entry.value) ? entry.value : resolve(base, entry.value)
+    try {
+      accessSync(path, constants.R_OK)
+    } catch (err) {
+      this.invalid(key, `a readable file (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}: ${path})`)
+    }
+    return path
   }
 
   /** A URL whose scheme is one of `schemes` (without the trailing colon). */

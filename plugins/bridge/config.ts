@@ -3,10 +3,8 @@
 //
 // NanoMQ 0.8 has one bridge, `bridge.mqtt.<key>`; tapmq also reads named bridges,
 // `bridge.mqtt.<name>.<key>`, with the same keys. The unnamed form is the bridge `default`.
-import { accessSync, constants } from 'node:fs'
 import { createHash } from 'node:crypto'
 import { hostname } from 'node:os'
-import { dirname, isAbsolute, resolve } from 'node:path'
 import { type Conf, isValidTopicFilter, type Static, Type } from '../../sdk/index.ts'
 
 const QoS = Type.Union([Type.Literal(0), Type.Literal(1), Type.Literal(2)])
@@ -133,9 +131,9 @@ function readBridge (conf: Conf, prefix: string, name: string): Bridge | undefin
   const durable = conf.oneOf(key('queue.durable'), ['auto', 'true', 'false'] as const, 'auto')
   const suppressEcho = conf.bool(key('suppress_echo'), true)
   const ssl = {
-    cacertfile: readableFile(conf, key('ssl.cacertfile')),
-    certfile: readableFile(conf, key('ssl.certfile')),
-    keyfile: readableFile(conf, key('ssl.keyfile')),
+    cacertfile: conf.readableFile(key('ssl.cacertfile')),
+    certfile: conf.readableFile(key('ssl.certfile')),
+    keyfile: conf.readableFile(key('ssl.keyfile')),
     keyPassword: conf.string(key('ssl.key_password')),
     verifyPeer: conf.bool(key('ssl.verify_peer'), true),
     serverName: conf.string(key('ssl.server_name'))
@@ -195,20 +193,6 @@ function readSubscriptions (conf: Conf, prefix: string): Bridge['subscriptions']
     const qos = conf.int(`${prefix}.${n}.qos`, 0, { min: 0, max: 2 }) as 0 | 1 | 2
     return { topic, qos }
   })
-}
-
-/** A readable file, relative paths resolved against the directory of the .conf file. */
-function readableFile (conf: Conf, key: string): string | undefined {
-  const entry = conf.entry(key)
-  if (!entry || entry.value === '') return undefined
-  const base = entry.location.line > 0 ? dirname(entry.location.file) : process.cwd()
-  const path = isAbsolute(entry.value) ? entry.value : resolve(base, entry.value)
-  try {
-    accessSync(path, constants.R_OK)
-  } catch (err) {
-    conf.invalid(key, `a readable file (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}: ${path})`)
-  }
-  return path
 }
 
 /** A client id that stays the same across restarts of one installation, so kept sessions work. */

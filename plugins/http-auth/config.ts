@@ -1,8 +1,6 @@
 // Options of the http-auth plugin: the TypeBox schema (the single source of truth, with
 // every default) and `parse`, which reads NanoMQ's auth_http.conf keys through the typed
 // Conf getters so that every bad value stops start-up with file:line.
-import { accessSync, constants } from 'node:fs'
-import { dirname, isAbsolute, resolve } from 'node:path'
 import { type Conf, type Static, Type } from '../../sdk/index.ts'
 import { compileParams, ParamError, type RequestKind } from './params.ts'
 
@@ -93,20 +91,6 @@ function readRequest (conf: Conf, kind: RequestKind): HttpRequest | undefined {
   return { url: url.href, method, headers, params }
 }
 
-/** A readable file, relative paths resolved against the directory of the .conf file. */
-function readableFile (conf: Conf, key: string): string | undefined {
-  const entry = conf.entry(key)
-  if (!entry || entry.value === '') return undefined
-  const base = entry.location.line > 0 ? dirname(entry.location.file) : process.cwd()
-  const path = isAbsolute(entry.value) ? entry.value : resolve(base, entry.value)
-  try {
-    accessSync(path, constants.R_OK)
-  } catch (err) {
-    conf.invalid(key, `a readable file (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}: ${path})`)
-  }
-  return path
-}
-
 function percent (conf: Conf, key: string, fallback: number): number {
   const value = conf.string(key)
   if (value === undefined) return fallback
@@ -130,9 +114,9 @@ export function parseConf (conf: Conf): Options {
     poolSize: conf.int('auth.http.pool_size', 32, { min: 1, max: 10_000 }),
     maxPending: conf.int('auth.http.max_pending', 10_000, { min: 0 }),
     ssl: {
-      cacertfile: readableFile(conf, 'auth.http.ssl.cacertfile'),
-      certfile: readableFile(conf, 'auth.http.ssl.certfile'),
-      keyfile: readableFile(conf, 'auth.http.ssl.keyfile'),
+      cacertfile: conf.readableFile('auth.http.ssl.cacertfile'),
+      certfile: conf.readableFile('auth.http.ssl.certfile'),
+      keyfile: conf.readableFile('auth.http.ssl.keyfile'),
       verify: conf.bool('auth.http.ssl.verify', true),
       serverName: sni === undefined || sni === '' || sni.toLowerCase() === 'disable' ? undefined : sni
     },
