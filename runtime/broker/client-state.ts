@@ -10,8 +10,8 @@ export interface ClientState {
   info?: ClientInfo
   connectedAt: number
   superuser: boolean
-  /** filters admitted by max_subscriptions whose SUBACK is not out yet (aedes adds them after) */
-  readonly subscribing: Set<string>
+  /** filters admitted by max_subscriptions whose SUBACK is not out yet (aedes adds them after); created on demand */
+  subscribing?: Set<string>
   /** the first known cause of the coming disconnect; later causes do not overwrite it */
   cause?: { reason: DisconnectReason, detail?: string }
 }
@@ -22,14 +22,14 @@ export class ClientStates {
   readonly #states = new WeakMap<Client, ClientState>()
 
   attach (client: Client, peer: Peer): void {
-    this.#states.set(client, { peer, connectedAt: 0, superuser: false, subscribing: new Set() })
+    this.#states.set(client, { peer, connectedAt: 0, superuser: false })
   }
 
   get (client: Client): ClientState {
     let state = this.#states.get(client)
     if (!state) {
       // a client handed to broker.handle() by an embedder, not by one of our listeners
-      state = { peer: UNKNOWN_PEER, connectedAt: 0, superuser: false, subscribing: new Set() }
+      state = { peer: UNKNOWN_PEER, connectedAt: 0, superuser: false }
       this.#states.set(client, state)
     }
     return state

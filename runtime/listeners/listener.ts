@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream'
 import type { IncomingMessage } from 'node:http'
 import type { Peer } from '../../sdk/events.ts'
 import { ERR_LISTEN } from '../../sdk/errors.ts'
-import { internals } from '../broker/aedes-internals.ts'
+import { type AedesClientInternals, internals } from '../broker/aedes-internals.ts'
 import type { ClientStates } from '../broker/client-state.ts'
 import type { WriteCoalescer } from '../broker/write-coalescing.ts'
 import type { Limits } from '../broker/limits.ts'
@@ -34,7 +34,7 @@ export function acceptConnection (ctx: ListenerContext, stream: Duplex, peer: Pe
     stream.destroy()
     return undefined
   }
-  stream.once('close', () => ctx.limits.connectionClosed())
+  stream.on('close', closeCounter(ctx.limits))
   const client = ctx.broker.handle(stream, req)
   ctx.clients.attach(client, peer)
   limitPacketSize(client, ctx.maxPacketSize)
@@ -42,18 +42,38 @@ export function acceptConnection (ctx: ListenerContext, stream: Duplex, peer: Pe
   return client
 }
 
+// One function per broker (or per size limit) shared by every connection, rather than a
+// closure each: an idle connection should cost little more than it costs aedes.
+const closeCounters = new WeakMap<Limits, () => void>()
+
+function closeCounter (limits: Limits): () => void {
+  let counter = closeCounters.get(limits)
+  if (!counter) {
+    counter = () => limits.connectionClosed()
+    closeCounters.set(limits, counter)
+  }
+  return counter
+}
+
+const sizeLimiters = new Map<number, AedesClientInternals['_parser']['_parseLength']>()
+
 /** mqtt-packet has no size limit: check the remaining length as soon as it is parsed. */
 function limitPacketSize (client: Client, max: number): void {
   const parser = internals(client)._parser
-  const parseLength = parser._parseLength
-  parser._parseLength = function (this: typeof parser) {
-    const complete = parseLength.call(this)
-    if (complete && this.packet.length > max) {
-      this._emitError(new Error(`packet of ${this.packet.length} bytes exceeds max_packet_size (${max} bytes)`))
-      return false
+  let limiter = sizeLimiters.get(max)
+  if (!limiter) {
+    const parseLength = parser._parseLength
+    limiter = function (this: typeof parser) {
+      const complete = parseLength.call(this)
+      if (complete && this.packet.length > max) {
+        this._emitError(new Error(`packet of ${this.packet.length} bytes exceeds max_packet_size (${max} bytes)`))
+        return false
+      }
+      return complete
     }
-    return complete
+    sizeLimiters.set(max, limiter)
   }
+  parser._parseLength = limiter
 }
 
 export function listen (server: Server, address: ListenAddress): Promise<Listener> {

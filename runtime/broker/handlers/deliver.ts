@@ -27,7 +27,8 @@ export const MAX_AWAITING_ACK = 1024
  */
 export function watchDeliveries (ctx: BridgeContext, client: Client): void {
   const { hooks } = ctx
-  const awaitingAck = new Map<number, Omit<AckedEvent, 'clientId' | 'username' | 'messageId' | 'ts'>>()
+  // created with the first QoS 1/2 delivery that message.acked wants: idle connections hold none
+  let awaitingAck: Map<number, Omit<AckedEvent, 'clientId' | 'username' | 'messageId' | 'ts'>> | undefined
   const publisherName = (from: string | undefined) => {
     const publisher = from === undefined ? undefined : connectedClients(ctx.broker)[from]
     return publisher ? ctx.clients.get(publisher).info?.username : undefined
@@ -40,6 +41,7 @@ export function watchDeliveries (ctx: BridgeContext, client: Client): void {
     const from = packet.clientId
     const message = { topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, retain: packet.retain, from, fromUsername: publisherName(from) }
     if (acked) {
+      awaitingAck ??= new Map()
       awaitingAck.delete(packet.messageId!)
       if (awaitingAck.size >= MAX_AWAITING_ACK) awaitingAck.delete(awaitingAck.keys().next().value!)
       awaitingAck.set(packet.messageId!, message)
@@ -50,9 +52,9 @@ export function watchDeliveries (ctx: BridgeContext, client: Client): void {
   })
   internals(client)._parser.on('packet', (packet) => {
     if ((packet.cmd !== 'puback' && packet.cmd !== 'pubcomp') || packet.messageId === undefined) return
-    const sent = awaitingAck.get(packet.messageId)
+    const sent = awaitingAck?.get(packet.messageId)
     if (!sent || sent.qos !== (packet.cmd === 'puback' ? 1 : 2)) return
-    awaitingAck.delete(packet.messageId)
+    awaitingAck!.delete(packet.messageId)
     if (!isTapped(hooks.message.acked)) return
     hooks.message.acked.call(Object.freeze({
       ...sent, clientId: client.id, username: ctx.clients.get(client).info?.username, messageId: packet.messageId, ts: Date.now()

@@ -62,18 +62,19 @@ export function authorizeSubscribe (ctx: BridgeContext) {
 /** max_subscriptions: filters held, plus those granted earlier in the same SUBSCRIBE packet. */
 function admitted (ctx: BridgeContext, client: Client, topic: string): boolean {
   const held = internals(client).subscriptions ?? {}
-  const { subscribing } = ctx.clients.get(client)
-  if (topic in held || subscribing.has(topic)) return true
-  let count = subscribing.size
-  for (const filter in held) if (!subscribing.has(filter)) count++
+  const state = ctx.clients.get(client)
+  const subscribing = state.subscribing
+  if (topic in held || subscribing?.has(topic)) return true
+  let count = subscribing?.size ?? 0
+  for (const filter in held) if (!subscribing?.has(filter)) count++
   if (!ctx.limits.admitSubscription(count)) return false
-  subscribing.add(topic)
+  ;(state.subscribing ??= new Set()).add(topic)
   return true
 }
 
 export function onSubscribe (ctx: BridgeContext) {
   return (subscriptions: Subscription[], client: Client) => {
-    ctx.clients.get(client).subscribing.clear()
+    ctx.clients.get(client).subscribing = undefined
     const hook = ctx.hooks.session.subscribed
     if (!isTapped(hook)) return
     const username = ctx.clients.get(client).info?.username
