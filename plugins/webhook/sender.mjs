@@ -12,7 +12,6 @@ import { Signer } from './signing.mjs'
  * @typedef {import('./protocol.ts').SenderConfig} SenderConfig
  * @typedef {import('./protocol.ts').DropReason} DropReason
  * @typedef {(level: 'warn' | 'error' | 'info', message: string, data?: Record<string, unknown>) => void} SenderLog
- * @typedef {{ readonly body: string, readonly at: number }} Item
  * @typedef {{ readonly count: number, lost: boolean, pool?: Pool, wake?: () => void }} Delivery
  *   one request under way: its events, and whether a drain already counted them as lost
  * @typedef {{ ok: true } | { ok: false, retriable: boolean, error: string, retryAfterMs?: number }} Outcome
@@ -57,6 +56,110 @@ class Deque {
   clear () {
     this.#items = []
     this.#head = 0
+  }
+}
+
+/**
+ * One message from the broker thread: bodies joined by "\n", kept whole. An event becomes
+ * its own string only when it is sent, so events that are dropped unsent (a full queue in
+ * front of a dead receiver) cost no allocation each.
+ */
+class Chunk {
+  /**
+   * @param {string} data
+   * @param {number[]} bounds start and end offset of each event, in pairs
+   * @param {number} at arrival time, epoch ms
+   */
+  constructor (data, bounds, at) {
+    this.data = data
+    this.bounds = bounds
+    this.at = at
+    /** index of the next event (a pair in `bounds`) */
+    this.next = 0
+  }
+
+  get remaining () {
+    return this.bounds.length / 2 - this.next
+  }
+
+  /** length of the next event */
+  get nextLength () {
+    return this.bounds[this.next * 2 + 1] - this.bounds[this.next * 2]
+  }
+}
+
+/** The events waiting, oldest first, as chunks. */
+class EventQueue {
+  /** @type {Deque<Chunk>} */
+  #chunks = new Deque()
+  length = 0
+  /** characters of JSON waiting */
+  bytes = 0
+
+  /**
+   * Queues the events of `data` no longer than `maxLength`; returns how many were longer.
+   * @param {string} data
+   * @param {number} maxLength
+   * @param {number} at
+   */
+  push (data, maxLength, at) {
+    /** @type {number[]} */
+    const bounds = []
+    let tooLarge = 0
+    let start = 0
+    while (start <= data.length) {
+      let end = data.indexOf('\n', start)
+      if (end === -1) end = data.length
+      if (end - start > maxLength) tooLarge++
+      else if (end > start) {
+        bounds.push(start, end)
+        this.bytes += end - start
+      }
+      start = end + 1
+    }
+    if (bounds.length > 0) {
+      this.#chunks.push(new Chunk(data, bounds, at))
+      this.length += bounds.length / 2
+    }
+    return tooLarge
+  }
+
+  /** arrival time of the oldest event */
+  get oldestAt () {
+    return this.#chunks.peek()?.at ?? Date.now()
+  }
+
+  /** length of the oldest event */
+  get oldestLength () {
+    return /** @type {Chunk} */ (this.#chunks.peek()).nextLength
+  }
+
+  /** Removes the oldest event; `take` also returns it. */
+  drop () {
+    this.#next(false)
+  }
+
+  /** @returns {string} */
+  take () {
+    return /** @type {string} */ (this.#next(true))
+  }
+
+  /** @param {boolean} keep */
+  #next (keep) {
+    const chunk = /** @type {Chunk} */ (this.#chunks.peek())
+    const start = chunk.bounds[chunk.next * 2]
+    const end = chunk.bounds[chunk.next * 2 + 1]
+    chunk.next++
+    if (chunk.remaining === 0) this.#chunks.shift()
+    this.length--
+    this.bytes -= end - start
+    return keep ? chunk.data.slice(start, end) : undefined
+  }
+
+  clear () {
+    this.#chunks.clear()
+    this.length = 0
+    this.bytes = 0
   }
 }
 
@@ -107,8 +210,7 @@ export class Sender {
   /** @type {Record<string, string>} */
   #headers = {}
   #signer = new Signer([])
-  /** @type {Deque<Item>} */
-  #queue = new Deque()
+  #queue = new EventQueue()
   /** @type {Set<Delivery>} */
   #deliveries = new Set()
   /** requests (or batches) under way, against poolSize × pipelining */
@@ -166,51 +268,47 @@ export class Sender {
   }
 
   /**
-   * Queues events, dropping the oldest when a bound is passed (EMQX 5's policy).
-   * @param {readonly string[]} bodies
+   * Queues events (bodies joined by "\n"), dropping the oldest when a bound is passed
+   * (EMQX 5's policy).
+   * @param {string} data
+   * @returns {number} how many events `data` held
    */
-  push (bodies) {
+  push (data) {
     const { queue, batch } = this.#config
-    const at = Date.now()
     const stats = this.stats
-    stats.received += bodies.length
+    const before = this.#queue.length
+    const tooLarge = this.#queue.push(data, Math.min(queue.maxBytes, batch.maxBytes), Date.now())
+    const received = this.#queue.length - before + tooLarge
+    stats.received += received
+    stats.dropped.too_large += tooLarge
     if (this.#stopped) {
-      stats.dropped.shutdown += bodies.length
-      this.#changed()
-      return
-    }
-    for (const body of bodies) {
-      if (body.length > queue.maxBytes || body.length > batch.maxBytes) {
-        stats.dropped.too_large++
-        continue
-      }
-      this.#queue.push({ body, at })
-      stats.bytes += body.length
+      stats.dropped.shutdown += this.#queue.length
+      this.#queue.clear()
     }
     this.#trim()
     this.#pump()
     this.#changed()
+    return received
   }
 
   #trim () {
     const { maxEvents, maxBytes } = this.#config.queue
     const stats = this.stats
-    while (this.#queue.length > maxEvents || stats.bytes > maxBytes) {
-      const item = /** @type {Item} */ (this.#queue.shift())
-      stats.bytes -= item.body.length
+    while (this.#queue.length > maxEvents || this.#queue.bytes > maxBytes) {
+      this.#queue.drop()
       stats.dropped.queue_full++
     }
     stats.depth = this.#queue.length
+    stats.bytes = this.#queue.bytes
   }
 
   /** Starts requests while there is room in the pool and something to send. */
   #pump () {
     const { poolSize, pipelining, batch } = this.#config
     while (!this.#stopped && this.#active < poolSize * pipelining && this.#queue.length > 0) {
-      if (batch.maxEvents > 1 && !this.#draining && this.#queue.length < batch.maxEvents && this.stats.bytes < batch.maxBytes) {
+      if (batch.maxEvents > 1 && !this.#draining && this.#queue.length < batch.maxEvents && this.#queue.bytes < batch.maxBytes) {
         // a partial batch waits for more events, up to max_delay after its oldest one
-        const oldest = /** @type {Item} */ (this.#queue.peek())
-        const wait = oldest.at + batch.maxDelayMs - Date.now()
+        const wait = this.#queue.oldestAt + batch.maxDelayMs - Date.now()
         if (wait > 0) {
           this.#batchTimer ??= setTimeout(() => {
             this.#batchTimer = undefined
@@ -219,10 +317,10 @@ export class Sender {
           break
         }
       }
-      const items = this.#take()
+      const bodies = this.#take()
       this.#active++
       this.stats.inflight = this.#active
-      this.#deliver(items).finally(() => {
+      this.#deliver(bodies).finally(() => {
         this.#active--
         this.stats.inflight = this.#active
         this.#changed()
@@ -231,35 +329,35 @@ export class Sender {
       })
     }
     this.stats.depth = this.#queue.length
+    this.stats.bytes = this.#queue.bytes
   }
 
-  /** @returns {Item[]} the next request's events */
+  /** @returns {string[]} the bodies of the next request */
   #take () {
     const { maxEvents, maxBytes } = this.#config.batch
-    /** @type {Item[]} */
-    const items = []
+    /** @type {string[]} */
+    const bodies = []
     let bytes = 2
-    while (items.length < maxEvents && this.#queue.length > 0) {
-      const next = /** @type {Item} */ (this.#queue.peek())
-      if (items.length > 0 && bytes + next.body.length + 1 > maxBytes) break
-      this.#queue.shift()
-      this.stats.bytes -= next.body.length
-      bytes += next.body.length + 1
-      items.push(next)
+    while (bodies.length < maxEvents && this.#queue.length > 0) {
+      const length = this.#queue.oldestLength
+      if (bodies.length > 0 && bytes + length + 1 > maxBytes) break
+      bytes += length + 1
+      bodies.push(this.#queue.take())
     }
-    return items
+    return bodies
   }
 
   /**
    * One request (one event, or a batch as a JSON array) with its retries. The slot stays
    * taken while waiting to retry, so pool_size = 1 keeps events in order.
-   * @param {readonly Item[]} items
+   * @param {readonly string[]} bodies
    */
-  async #deliver (items) {
+  async #deliver (bodies) {
     const batched = this.#config.batch.maxEvents > 1
-    const body = batched ? '[' + items.map((item) => item.body).join(',') + ']' : items[0].body
+    const body = batched ? '[' + bodies.join(',') + ']' : bodies[0]
+    const events = bodies.length
     /** @type {Delivery} */
-    const delivery = { count: items.length, lost: false }
+    const delivery = { count: events, lost: false }
     this.#deliveries.add(delivery)
     const stats = this.stats
     // the same webhook-id on every attempt, so receivers can de-duplicate
@@ -271,7 +369,7 @@ export class Sender {
         const outcome = await this.#attempt(body, id, delivery)
         if (delivery.lost) return
         if (outcome.ok) {
-          stats.sent += items.length
+          stats.sent += events
           stats.consecutiveFailures = 0
           return
         }
@@ -279,9 +377,9 @@ export class Sender {
         stats.lastError = outcome.error
         const { maxRetries, initialBackoffMs, maxBackoffMs } = this.#config.retry
         if (!outcome.retriable || attempt >= maxRetries) {
-          stats.failed += items.length
+          stats.failed += events
           this.#log('warn', 'webhook request failed; events dropped', {
-            events: items.length, error: outcome.error, attempts: attempt + 1, retriable: outcome.retriable
+            events, error: outcome.error, attempts: attempt + 1, retriable: outcome.retriable
           })
           return
         }
@@ -289,7 +387,7 @@ export class Sender {
         const exponential = Math.min(maxBackoffMs, initialBackoffMs * 2 ** attempt)
         const backoff = exponential / 2 + Math.random() * exponential / 2
         const delay = Math.min(maxBackoffMs, Math.max(backoff, outcome.retryAfterMs ?? 0))
-        stats.retried += items.length
+        stats.retried += events
         this.#changed()
         await new Promise((resolve) => {
           const timer = setTimeout(resolve, delay)

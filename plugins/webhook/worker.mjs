@@ -66,7 +66,7 @@ port.on('message', (/** @type {ToWorker} */ message) => {
   switch (message.type) {
     case 'events':
       receivedChars += message.data.length
-      sender.push(message.data.split('\n'))
+      sender.push(message.data)
       break
     case 'configure':
       try {

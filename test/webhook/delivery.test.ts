@@ -226,3 +226,15 @@ test('the delivery thread runs at web.hook.worker_nice (Linux): MQTT gets the CP
   // the broker's own thread keeps its priority
   t.is(niceOfThreads()[0], 0)
 })
+
+test('an event larger than web.hook.batch.max_bytes is dropped and counted; the others go out', async (t) => {
+  const receiver = await Receiver.start(t)
+  const broker = await brokerWith(t, baseConf(receiver) + PUBLISH_RULE + 'web.hook.batch.max_bytes=1KB\n')
+  const client = await connectClient(t, broker.url, { clientId: 'large' })
+  await client.publishAsync('small/1', 'x')
+  await client.publishAsync('large/1', 'y'.repeat(2000))
+  await client.publishAsync('small/2', 'z')
+  const now = await counterReaches(broker, 'sent_total', 2)
+  t.like(now, { matched_total: 3, dropped_too_large_total: 1, dropped_total: 1 })
+  t.deepEqual(receiver.events().map((event) => event.topic).sort(), ['small/1', 'small/2'])
+})
