@@ -18,7 +18,8 @@ export interface Teardown {
   teardown (fn: () => unknown): void
 }
 
-export const WAIT_MS = 5000
+export { WAIT_MS, until } from '../helpers/mqtt.ts'
+import { WAIT_MS, until } from '../helpers/mqtt.ts'
 
 /** One request as the auth server saw it. */
 export interface Seen {
@@ -98,16 +99,6 @@ export function gate (): { readonly opened: Promise<void>, open (): void } {
   return { opened, open }
 }
 
-/** Polls `check` every 10 ms until truthy; rejects after `timeoutMs` naming `what`. */
-export async function until<T> (check: () => T | undefined | null | false, what: string, timeoutMs = WAIT_MS): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  for (;;) {
-    const value = check()
-    if (value) return value
-    if (Date.now() > deadline) throw new Error(`waited ${timeoutMs} ms for ${what}`)
-    await new Promise((resolve) => setTimeout(resolve, 10))
-  }
-}
 
 export function sleep (ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms))
@@ -236,20 +227,5 @@ export async function subscribeGranted (client: MqttClient, topics: string | Rec
   }
 }
 
-/** The arguments of the next `event`; rejects after `timeoutMs` naming it. */
-export function nextEvent<T extends unknown[] = unknown[]> (
-  emitter: { once (event: string, fn: (...args: any[]) => void): unknown, off (event: string, fn: (...args: any[]) => void): unknown },
-  event: string, timeoutMs = WAIT_MS
-): Promise<T> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => {
-      emitter.off(event, listener)
-      reject(new Error(`no '${event}' event within ${timeoutMs} ms`))
-    }, timeoutMs)
-    const listener = (...args: unknown[]) => {
-      clearTimeout(timer)
-      resolve(args as T)
-    }
-    emitter.once(event, listener)
-  })
-}
+/** the suite's bounded wait for an event, under this file's historical name */
+export { once as nextEvent } from '../helpers/mqtt.ts'
