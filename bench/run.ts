@@ -129,6 +129,7 @@ const describe = (record: RunRecord) => {
 try {
   for (const scenario of scenarios) {
     const fresh = scenario === 'memory'
+    const scenarioStarted = Date.now()
     console.log(`\n== ${scenario}: ${SCENARIOS[scenario].description}`)
     for (let r = 0; r < repeat; r++) {
       // alternate the order so that no target always runs first (or right after another)
@@ -158,6 +159,7 @@ try {
     }
     // a fresh broker for every scenario: no state carried across
     await stopAll()
+    console.log(`  (${scenario}: ${Math.round((Date.now() - scenarioStarted) / 1000)} s)`)
   }
 } finally {
   await stopAll()
@@ -165,9 +167,11 @@ try {
 }
 
 const names = targets.map((t) => t.name)
+const isDiagnostic = (metric: string) => metric.endsWith('broker CPU')
 const has = (name: string) => names.includes(name)
 const ratioSpecs: RatioSpec[] = [
-  ...(has('tapmq') && has('aedes') ? [{ of: 'tapmq', to: 'aedes', goal: 0.97 }] : []),
+  // goals apply to the scenarios' own figures; the broker CPU rows are diagnostics
+  ...(has('tapmq') && has('aedes') ? [{ of: 'tapmq', to: 'aedes', goal: (metric: string) => (isDiagnostic(metric) ? undefined : 0.97) }] : []),
   ...(has('tapmq') && has('mosquitto')
     ? [{
         of: 'tapmq',
@@ -176,7 +180,10 @@ const ratioSpecs: RatioSpec[] = [
       }]
     : []),
   // every plugin variant against stock tapmq; the goal applies to the full plugin set
-  ...(has('tapmq') ? names.filter((n) => n.startsWith('tapmq-') && n !== 'tapmq-nocoalesce').map((n) => ({ of: n, to: 'tapmq', goal: n === 'tapmq-plugins' ? 0.9 : undefined })) : []),
+  ...(has('tapmq')
+    ? names.filter((n) => n.startsWith('tapmq-') && n !== 'tapmq-nocoalesce')
+      .map((n) => ({ of: n, to: 'tapmq', goal: (metric: string) => (n === 'tapmq-plugins' && !isDiagnostic(metric) ? 0.9 : undefined) }))
+    : []),
   ...(has('tapmq-nocoalesce') && has('tapmq') ? [{ of: 'tapmq', to: 'tapmq-nocoalesce' }] : []),
   ...(has('aedes') && has('mosquitto') ? [{ of: 'aedes', to: 'mosquitto' }] : [])
 ]
