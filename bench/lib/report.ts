@@ -128,7 +128,8 @@ const escape = (text: string) => text.replace(/&/g, '&amp;').replace(/</g, '&lt;
 /**
  * Horizontal grouped bars: one group per metric, one bar per target, bar length = the median
  * scaled to the largest value in its group (each group says whether higher or lower is
- * better). Each bar is labelled with its median and its first ratio.
+ * better). Each bar is labelled with its median and its ratios (relative performance, > 1 =
+ * better than the other target).
  */
 export function svgChart (summaries: readonly MetricSummary[], targets: readonly string[], ratioList: readonly Ratio[], title: string, subtitle: string): string {
   const barHeight = 14
@@ -136,7 +137,7 @@ export function svgChart (summaries: readonly MetricSummary[], targets: readonly
   const groupGap = 16
   const labelWidth = 230
   const plotWidth = 430
-  const right = 230
+  const right = 320
   const width = labelWidth + plotWidth + right
   const top = 64
   const legendHeight = 28
@@ -155,9 +156,9 @@ export function svgChart (summaries: readonly MetricSummary[], targets: readonly
       const t = summary.targets[target]
       const w = max > 0 ? Math.max(1, (t.median / max) * plotWidth) : 1
       const color = colors.get(target) ?? '#888'
-      const ratio = ratioList.find((r) => r.scenario === summary.scenario && r.metric === summary.metric && r.of === target)
+      const own = ratioList.filter((r) => r.scenario === summary.scenario && r.metric === summary.metric && r.of === target)
       const flags = (t.invalid > 0 && t.valid === 0 ? ' (invalid: losses)' : '') + (t.generatorBound > 0 ? ' (generator-bound)' : '')
-      const ratioText = ratio ? `  ${ratio.performance.toFixed(2)}x vs ${ratio.to}` : ''
+      const ratioText = own.length > 0 ? `  ${own.map((r) => `${r.performance.toFixed(2)}x vs ${r.to}`).join(', ')}` : ''
       parts.push(`<rect x="${labelWidth}" y="${y}" width="${w.toFixed(1)}" height="${barHeight}" fill="${color}" rx="2"><title>${escape(`${target}: ${t.values.map((v) => formatValue(v, summary.unit)).join(', ')}`)}</title></rect>`)
       parts.push(`<text x="${labelWidth + w + 4}" y="${y + barHeight - 3}" class="value">${escape(`${formatValue(t.median, summary.unit)}${ratioText}${flags}`)}</text>`)
       y += barHeight + gap
