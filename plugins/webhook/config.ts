@@ -1,8 +1,6 @@
 // The plugin's options (a TypeBox schema with every default) and the parser that turns a
 // NanoMQ 0.8 / EMQX 4.3 web_hook.conf into them. Every bad value stops start-up with the
 // file and line to edit.
-import { existsSync } from 'node:fs'
-import { dirname, resolve } from 'node:path'
 import { type Conf, type ConfEntry, isValidTopicFilter, type Static, Type } from '../../sdk/index.ts'
 import { ENCODINGS } from './encoding.ts'
 import { actionOf, EVENTS, type Rule, TOPIC_EVENTS, type WebhookEvent } from './rules.ts'
@@ -102,12 +100,8 @@ export function parse (conf: Conf): Options {
   const tlsKeys = ['cacertfile', 'certfile', 'keyfile'] as const
   const ssl: Options['ssl'] = { verify: conf.bool('web.hook.ssl.verify', true) }
   for (const name of tlsKeys) {
-    const key = `web.hook.ssl.${name}`
-    const file = conf.string(key)
-    if (file === undefined || file === '') continue
-    const path = resolve(dirname(conf.entry(key)!.location.file), file)
-    if (!existsSync(path)) conf.invalid(key, 'a readable PEM file', path)
-    ssl[name] = path
+    const path = conf.readableFile(`web.hook.ssl.${name}`)
+    if (path !== undefined) ssl[name] = path
   }
   if ((ssl.certfile === undefined) !== (ssl.keyfile === undefined)) {
     conf.invalid(ssl.certfile ? 'web.hook.ssl.certfile' : 'web.hook.ssl.keyfile', 'web.hook.ssl.certfile and web.hook.ssl.keyfile together')
