@@ -78,7 +78,8 @@ class ClientQueue {
     this.coalescer = coalescer
     this.write = this.conn.write
     this.destroy = this.conn.destroy
-    this.deliver0 = (packet, cb) => this.enqueue(packet, cb)
+    // bound rather than a closure: no context object per connection
+    this.deliver0 = this.enqueue.bind(this)
   }
 
   /** aedes' deliverQoS0 checks (no-local, dedupe, authorizeForward), then a place in the queue */
