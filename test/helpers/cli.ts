@@ -69,7 +69,8 @@ export function tapmq (args: readonly string[], env: NodeJS.ProcessEnv = {}): Ru
   let stderr = ''
   child.stdout!.on('data', (chunk) => { stdout += chunk })
   child.stderr!.on('data', (chunk) => { stderr += chunk })
-  const exit = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
+  // 'close', not 'exit': only then has all of stdout and stderr been read
+  const exit = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)))
   return {
     child,
     output: () => stdout,
