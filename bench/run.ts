@@ -202,7 +202,7 @@ if (invalid.length > 0) {
 const report = {
   date: started.toISOString(),
   seconds: Math.round((finished.getTime() - started.getTime()) / 1000),
-  command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+  command: process.argv.length > 2 ? `npm run bench -- ${process.argv.slice(2).join(' ')}` : 'npm run bench',
   machine: { ...machine, mosquitto: mosquittoVersion() },
   options: { scenarios, targets: names, repeat, duration, warmup, overrides, pinned: pin && machine.taskset },
   targets: targets.map((t) => ({ name: t.name, description: t.description })),
