@@ -2,7 +2,7 @@
 import { execFileSync, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { availableParallelism } from 'node:os'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 
 let tasksetChecked: boolean | undefined
 
@@ -22,17 +22,8 @@ export function pinToCpu (pid: number, cpu: number): boolean {
   }
 }
 
-/** A port that was free on 127.0.0.1 a moment ago. */
-export function freePort (): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
-  })
-}
+/** A port that was free on 127.0.0.1 a moment ago; the test suite's helper serves both. */
+export { freePort } from '../../test/helpers/cli.ts'
 
 /** Resolves once a TCP connection to host:port succeeds; rejects after `timeoutMs` or when `failed()` says so. */
 export async function waitForPort (host: string, port: number, timeoutMs: number, failed?: () => string | undefined): Promise<void> {
