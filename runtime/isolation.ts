@@ -4,6 +4,7 @@
 // no untap).
 import { AsyncLocalStorage } from 'node:async_hooks'
 import type { Logger } from 'pino'
+import { isThenable, SYNC_DECISION } from '../sdk/decisions.ts'
 import { ERR_HOOK_TIMEOUT } from '../sdk/errors.ts'
 import { type AnyHook, DECISION_HOOKS, type Hooks, listHooks } from './hooks.ts'
 import type { MetricsRegistry } from './metrics.ts'
@@ -17,6 +18,8 @@ export interface TapOwner {
 
 type TapFn = (...args: unknown[]) => unknown
 interface RegisteredTap { name: string, type: string, fn: TapFn, timeout?: number }
+/** A decision tap as the isolation layer leaves it: `decide` answers now, or with a promise. */
+interface DecisionTap extends RegisteredTap { decide?: (args: unknown[]) => unknown }
 
 /** What a failed decision tap answers: auth fails closed with CONNACK 3, authorization denies. */
 function failDecision (hook: string, plugin: string, err: Error): unknown {
@@ -81,43 +84,84 @@ export class HookIsolation {
     const timeout = tap.timeout ?? (isDecision ? this.decisionTimeout : isLifecycle ? this.lifecycleTimeout : 0)
 
     if (tap.type === 'sync') {
-      return {
-        ...tap,
-        fn: (...args: unknown[]) => {
-          if (!owner.active) return undefined
-          try {
-            return normalize(fn(...args))
-          } catch (err) {
-            return fail(err as Error)
-          }
+      const sync = (...args: unknown[]) => {
+        if (!owner.active) return undefined
+        try {
+          return normalize(fn(...args))
+        } catch (err) {
+          return fail(err as Error)
         }
       }
+      return isDecision ? { ...tap, fn: sync, decide: (args) => sync(...args) } as DecisionTap : { ...tap, fn: sync }
     }
 
-    const call: (args: unknown[]) => Promise<unknown> = tap.type === 'promise'
-      ? async (args) => fn(...args)
+    // a tapDecision fn may answer synchronously; a plain promise tap is called as it is
+    const direct = (fn as TapFn & { [SYNC_DECISION]?: TapFn })[SYNC_DECISION] ?? (tap.type === 'promise' ? fn : undefined)
+    const call: (args: unknown[]) => unknown = direct
+      ? (args) => direct(...args)
       : (args) => new Promise((resolve, reject) => {
           fn(...args, (err: Error | null | undefined, result?: unknown) => (err ? reject(err) : resolve(result)))
         })
-    const guarded = (args: unknown[]): Promise<unknown> => {
-      if (!owner.active) return Promise.resolve(undefined)
+    /** the normalized answer: a value when the tap answered synchronously, else a promise (raced with the timeout) */
+    const settle = (args: unknown[]): unknown => {
+      if (!owner.active) return undefined
+      let answer: unknown
+      try {
+        answer = call(args)
+      } catch (err) {
+        return fail(err as Error)
+      }
+      if (!isThenable(answer)) return normalize(answer)
+      const normalized = answer.then(normalize, (err: Error) => fail(err))
+      if (timeout <= 0) return normalized
       let timer: NodeJS.Timeout | undefined
-      const answer = call(args).then(normalize, (err: Error) => fail(err))
-      if (timeout <= 0) return answer
       const expiry = new Promise((resolve) => {
         timer = setTimeout(() => resolve(fail(ERR_HOOK_TIMEOUT([owner.name, hookName, timeout]), true)), timeout)
         timer.unref()
       })
-      return Promise.race([answer, expiry]).finally(() => clearTimeout(timer))
+      return Promise.race([normalized, expiry]).finally(() => clearTimeout(timer))
+    }
+    const guarded = (args: unknown[]): Promise<unknown> => {
+      const answer = settle(args)
+      return isThenable(answer) ? answer : Promise.resolve(answer)
     }
     // tapable checks the tap type when it compiles the call; keep each kind's calling convention
-    if (tap.type === 'promise') return { ...tap, fn: (...args: unknown[]) => guarded(args) }
-    return {
-      ...tap,
-      fn: (...args: unknown[]) => {
-        const callback = args.pop() as (err: Error | null, result?: unknown) => void
-        guarded(args).then((result) => callback(null, result))
-      }
-    }
+    const wrapped: DecisionTap = tap.type === 'promise'
+      ? { ...tap, fn: (...args: unknown[]) => guarded(args) }
+      : {
+          ...tap,
+          fn: (...args: unknown[]) => {
+            const callback = args.pop() as (err: Error | null, result?: unknown) => void
+            guarded(args).then((result) => callback(null, result))
+          }
+        }
+    if (isDecision) wrapped.decide = settle
+    return wrapped
   }
+}
+
+type DecisionHookLike<Req, Res> = { readonly taps: readonly object[], promise (request: Req): Promise<Res> }
+
+/**
+ * Runs a decision hook's chain like `hook.promise(request)` (in order; the first allow or
+ * deny wins; `ignore` asks the next tap; failures and timeouts answer by the fail policy),
+ * but synchronously for as long as the taps answer synchronously: no promise and no timer
+ * when, for example, every answer comes from a plugin's cache. Returns the decision (or
+ * undefined when no tap decided), or a promise of it once a tap answers asynchronously.
+ * Hooks whose taps were not wrapped by the isolation layer fall back to `hook.promise`.
+ */
+export function runDecision<Req, Res> (hook: DecisionHookLike<Req, Res>, request: Req): Res | Promise<Res> {
+  const taps = hook.taps as readonly DecisionTap[]
+  const args = [request]
+  const from = (first: number): Res | Promise<Res> => {
+    for (let i = first; i < taps.length; i++) {
+      const decide = taps[i]!.decide
+      if (decide === undefined) return hook.promise(request)
+      const answer = decide(args)
+      if (isThenable(answer)) return answer.then((result) => (result !== undefined ? result as Res : from(i + 1)))
+      if (answer !== undefined) return answer as Res
+    }
+    return undefined as Res
+  }
+  return from(0)
 }

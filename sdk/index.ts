@@ -6,6 +6,7 @@ export type {
   TapmqPlugin, Telemetry, TopicTreeNode
 } from './plugin.ts'
 export type * from './events.ts'
+export { isThenable, tapDecision, type DecisionTap, type MaybePromise } from './decisions.ts'
 export { Conf, parseConf, readConfFile, type ConfEntry } from './conf.ts'
 export { compileTopicFilter, isValidTopicFilter, topicMatches } from './topic.ts'
 export * from './errors.ts'

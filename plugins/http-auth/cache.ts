@@ -1,7 +1,9 @@
 // The decision cache (off by default): an LRU of verdicts with separate TTLs for allow and
 // deny, jitter, the server's Cache-Control, and single-flight so that a storm of identical
-// requests costs one HTTP call. Keys are HMACs of the whole request under a per-process
-// secret, so a password is part of a key only as a hash and is never stored.
+// requests costs one HTTP call. Keys of auth_req and super_req are HMACs of the whole request
+// under a per-process secret, so a password is part of a key only as a hash and is never
+// stored. acl_req has no password: its keys are plain text (Endpoint.aclKey), so that a
+// cached ACL answer costs one string and one LRU lookup per PUBLISH.
 import { createHmac, randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Options } from './config.ts'
@@ -33,13 +35,15 @@ export class DecisionCache {
       .digest('base64url')
   }
 
-  /** A cached verdict, else the one of an identical request in flight, else `fetch()`'s. */
-  async lookup (key: string, fetch: () => Promise<Classified>): Promise<Verdict> {
+  /** A cached verdict (counted as a hit), or undefined: the hot path, synchronous. */
+  get (key: string): Verdict | undefined {
     const cached = this.#lru.get(key)
-    if (cached) {
-      this.events.hit()
-      return cached
-    }
+    if (cached !== undefined) this.events.hit()
+    return cached
+  }
+
+  /** After `get()` missed: the verdict of an identical request in flight, else `fetch()`'s, which is stored. */
+  async fetch (key: string, fetch: () => Promise<Classified>): Promise<Verdict> {
     const inflight = this.#inflight.get(key)
     if (inflight) {
       this.events.shared()
@@ -54,6 +58,11 @@ export class DecisionCache {
     } finally {
       this.#inflight.delete(key)
     }
+  }
+
+  /** A cached verdict, else the one of an identical request in flight, else `fetch()`'s. */
+  lookup (key: string, fetch: () => Promise<Classified>): Verdict | Promise<Verdict> {
+    return this.get(key) ?? this.fetch(key, fetch)
   }
 
   #store (key: string, { verdict, maxAgeMs }: Classified): void {

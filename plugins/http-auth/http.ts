@@ -5,7 +5,7 @@ import { Agent as HttpAgent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
 import { readFileSync } from 'node:fs'
 import got, { type Got, type Response } from 'got'
-import type { ConnackRejectCode } from '../../sdk/index.ts'
+import type { AuthorizeRequest, ClientInfo, ConnackRejectCode } from '../../sdk/index.ts'
 import type { HttpRequest, Options } from './config.ts'
 import { type CompiledParam, compileParams, formEncode, jsonEncode, type RenderInput, renderParams, type RequestKind } from './params.ts'
 
@@ -53,12 +53,17 @@ export class Endpoint {
   readonly jsonWithGet: boolean
   /** the URL without its query, for logs */
   readonly logUrl: string
+  /** the client placeholders the parameters use, each once (for ACL cache keys) */
+  readonly #clientFields: ReadonlyArray<(input: RenderInput) => string | undefined>
+  /** per connection: the client's part of an ACL cache key, rendered once */
+  readonly #clientKeys = new WeakMap<ClientInfo, string>()
 
   constructor (readonly kind: RequestKind, request: HttpRequest) {
     this.url = new URL(request.url)
     this.url.hash = ''
     this.method = request.method
     this.params = compileParams(request.params, kind)
+    this.#clientFields = [...new Set(this.params.flatMap((param) => param.clientFields))]
     const headers: Record<string, string> = { 'user-agent': USER_AGENT }
     let contentType: string | undefined
     for (const [name, value] of Object.entries(request.headers)) {
@@ -77,6 +82,24 @@ export class Endpoint {
     if (contentType === undefined && this.method !== 'GET') headers['content-type'] = 'application/x-www-form-urlencoded'
     this.headers = headers
     this.logUrl = `${this.url.origin}${this.url.pathname}`
+  }
+
+  /**
+   * The decision cache key of an ACL question, without building the request: the values of
+   * the client placeholders the parameters use (rendered once per connection, each on its
+   * own so that no two clients' values can run together), then access, QoS and topic. Two
+   * questions with the same key make the same request. acl_req has no %P, so no password
+   * is ever part of it.
+   */
+  aclKey (request: AuthorizeRequest): string {
+    let client = this.#clientKeys.get(request.client)
+    if (client === undefined) {
+      if (this.kind !== 'acl') throw new Error(`aclKey on ${this.kind}_req`)
+      const input: RenderInput = { client: request.client }
+      client = JSON.stringify(this.#clientFields.map((field) => field(input) ?? null))
+      this.#clientKeys.set(request.client, client)
+    }
+    return `${client}\0${request.access}\0${request.qos}\0${request.topic}`
   }
 
   prepare (input: RenderInput): Prepared {

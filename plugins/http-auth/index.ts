@@ -1,7 +1,9 @@
 // NanoMQ's HTTP authentication (auth_http.conf), done as EMQX 4 does it and asynchronously:
 // `auth` asks auth_req (then super_req), `authorize.publish` / `authorize.subscribe` ask
 // acl_req. A slow auth server delays only the client it is asked about.
-import { type AuthDecision, type AuthorizeDecision, type AuthorizeRequest, type AuthRequest, definePlugin, type PluginHost, STAGE } from '../../sdk/index.ts'
+import {
+  type AuthDecision, type AuthorizeDecision, type AuthorizeRequest, type AuthRequest, definePlugin, isThenable, type MaybePromise, type PluginHost, STAGE, tapDecision
+} from '../../sdk/index.ts'
 import { DecisionCache } from './cache.ts'
 import { Options, parseConf } from './config.ts'
 import { CheckFailure, classify, type Classified, Endpoint, HttpClient, type Prepared, type Verdict } from './http.ts'
@@ -10,6 +12,14 @@ import type { RenderInput } from './params.ts'
 const PLUGIN_NAME = 'tapmq:http-auth'
 /** on top of our own HTTP timeouts, so the host's tap timeout never pre-empts on_error */
 const TAP_MARGIN_MS = 1000
+
+// the answers that carry nothing per request are shared (and frozen): a cache hit allocates nothing
+const ALLOW = Object.freeze({ result: 'allow' } as const)
+const IGNORE = Object.freeze({ result: 'ignore' } as const)
+const ALLOW_USER = Object.freeze({ result: 'allow', superuser: false } as const)
+const ALLOW_SUPERUSER = Object.freeze({ result: 'allow', superuser: true } as const)
+const AUTH_UNAVAILABLE = Object.freeze({ result: 'deny', code: 3, reason: 'auth server unavailable' } as const)
+const ACL_UNAVAILABLE = Object.freeze({ result: 'deny', reason: 'acl server unavailable' } as const)
 
 export default definePlugin({
   name: PLUGIN_NAME,
@@ -28,15 +38,16 @@ export default definePlugin({
     const tapTimeout = (requests: number) => (oneRequest === 0 ? 0 : oneRequest * requests + TAP_MARGIN_MS)
 
     if (authEndpoint) {
-      host.hooks.auth.tapPromise({ name: PLUGIN_NAME, stage: STAGE.AUTH, timeout: tapTimeout(superEndpoint ? 2 : 1) },
+      // tapDecision: a decision from the cache is answered synchronously (no promise, no timer)
+      tapDecision(host.hooks.auth, { name: PLUGIN_NAME, stage: STAGE.AUTH, timeout: tapTimeout(superEndpoint ? 2 : 1) },
         (request) => auth.authenticate(request))
     } else if (superEndpoint) {
       host.log.warn('auth.http.super_req is set but auth.http.auth_req.url is not; superusers are only known after an HTTP auth allow')
     }
     if (aclEndpoint) {
       const tap = { name: PLUGIN_NAME, stage: STAGE.AUTH, timeout: tapTimeout(1) }
-      host.hooks.authorize.subscribe.tapPromise(tap, (request) => auth.authorize(request))
-      host.hooks.authorize.publish.tapPromise(tap, (request) => auth.authorize(request))
+      tapDecision(host.hooks.authorize.subscribe, tap, (request) => auth.authorize(request))
+      tapDecision(host.hooks.authorize.publish, tap, (request) => auth.authorize(request))
     }
     if (!authEndpoint && !aclEndpoint) host.log.warn('http-auth is enabled but neither auth.http.auth_req.url nor auth.http.acl_req.url is set; it does nothing')
     if (options.timeout === 0 || options.connectTimeout === 0) {
@@ -55,6 +66,8 @@ export default definePlugin({
     }
   }
 })
+
+const verdictOf = (classified: Classified): Verdict => classified.verdict
 
 class HttpAuth {
   readonly authEndpoint?: Endpoint
@@ -97,52 +110,81 @@ class HttpAuth {
     }
   }
 
-  async authenticate (request: AuthRequest): Promise<AuthDecision> {
+  /** auth_req, then super_req. Synchronous when the answers come from the cache. */
+  authenticate (request: AuthRequest): MaybePromise<AuthDecision> {
     const input: RenderInput = { client: request, password: request.password }
-    let verdict: Verdict
+    let answer: MaybePromise<Verdict>
     try {
-      verdict = await this.#ask(this.authEndpoint!, input)
+      answer = this.#decide(this.authEndpoint!, input)
     } catch (err) {
-      return this.#failed('auth', request.clientId, err) === 'deny'
-        ? { result: 'deny', code: 3, reason: 'auth server unavailable' }
-        : { result: 'ignore' }
+      return this.#authFailed(request.clientId, err)
     }
+    if (isThenable(answer)) {
+      return answer.then((verdict) => this.#withSuperuser(verdict, input, request.clientId), (err) => this.#authFailed(request.clientId, err))
+    }
+    return this.#withSuperuser(answer, input, request.clientId)
+  }
+
+  #authFailed (clientId: string, err: unknown): AuthDecision {
+    return this.#failed('auth', clientId, err) === 'deny' ? AUTH_UNAVAILABLE : IGNORE
+  }
+
+  /** After auth_req allowed: is the client a superuser? A failed super_req makes none; the ACL still applies. */
+  #withSuperuser (verdict: Verdict, input: RenderInput, clientId: string): MaybePromise<AuthDecision> {
     if (verdict.result !== 'allow') return verdict
-    let superuser = verdict.superuser
-    if (superuser === undefined && this.superEndpoint) {
-      try {
-        superuser = (await this.#ask(this.superEndpoint, input)).result === 'allow'
-      } catch (err) {
-        // a superuser check that failed makes no superuser; the ACL still applies
-        this.#failed('super', request.clientId, err)
-        superuser = false
-      }
+    if (verdict.superuser !== undefined || !this.superEndpoint) return verdict.superuser === true ? ALLOW_SUPERUSER : ALLOW_USER
+    const superFailed = (err: unknown) => {
+      this.#failed('super', clientId, err)
+      return ALLOW_USER
     }
-    return { result: 'allow', superuser: superuser === true }
-  }
-
-  async authorize (request: AuthorizeRequest): Promise<AuthorizeDecision> {
-    if (request.superuser) return { result: 'ignore' }
-    const input: RenderInput = { client: request.client, access: request.access, topic: request.topic, qos: request.qos }
-    let verdict: Verdict
+    let answer: MaybePromise<Verdict>
     try {
-      verdict = await this.#ask(this.aclEndpoint!, input)
+      answer = this.#decide(this.superEndpoint, input)
     } catch (err) {
-      return this.#failed('acl', request.client.clientId, err) === 'deny'
-        ? { result: 'deny', reason: 'acl server unavailable' }
-        : { result: 'ignore' }
+      return superFailed(err)
     }
-    if (verdict.result === 'deny') {
-      return { result: 'deny', reason: verdict.reason, disconnect: request.access === 'publish' && this.options.aclDenyAction === 'disconnect' }
-    }
-    return verdict.result === 'allow' ? { result: 'allow' } : { result: 'ignore' }
+    if (isThenable(answer)) return answer.then((found) => (found.result === 'allow' ? ALLOW_SUPERUSER : ALLOW_USER), superFailed)
+    return answer.result === 'allow' ? ALLOW_SUPERUSER : ALLOW_USER
   }
 
-  /** One decision: from the cache, shared with an identical request in flight, or asked. */
-  async #ask (endpoint: Endpoint, input: RenderInput): Promise<Verdict> {
+  /** acl_req for one PUBLISH or one topic filter. Synchronous when the answer comes from the cache. */
+  authorize (request: AuthorizeRequest): MaybePromise<AuthorizeDecision> {
+    if (request.superuser) return IGNORE
+    let answer: MaybePromise<Verdict>
+    try {
+      answer = this.#decideAcl(request)
+    } catch (err) {
+      return this.#aclFailed(request, err)
+    }
+    if (isThenable(answer)) return answer.then((verdict) => this.#aclDecision(verdict, request), (err) => this.#aclFailed(request, err))
+    return this.#aclDecision(answer, request)
+  }
+
+  #aclDecision (verdict: Verdict, request: AuthorizeRequest): AuthorizeDecision {
+    if (verdict.result === 'allow') return ALLOW
+    if (verdict.result === 'ignore') return IGNORE
+    return { result: 'deny', reason: verdict.reason, disconnect: request.access === 'publish' && this.options.aclDenyAction === 'disconnect' }
+  }
+
+  #aclFailed (request: AuthorizeRequest, err: unknown): AuthorizeDecision {
+    return this.#failed('acl', request.client.clientId, err) === 'deny' ? ACL_UNAVAILABLE : IGNORE
+  }
+
+  /** One decision: from the cache (synchronously), shared with an identical request in flight, or asked. */
+  #decide (endpoint: Endpoint, input: RenderInput): MaybePromise<Verdict> {
     const prepared = endpoint.prepare(input)
-    if (!this.#cache) return (await this.#fetch(endpoint, prepared)).verdict
-    return this.#cache.lookup(this.#cache.key(endpoint.kind, prepared), () => this.#fetch(endpoint, prepared))
+    const cache = this.#cache
+    if (!cache) return this.#fetch(endpoint, prepared).then(verdictOf)
+    return cache.lookup(cache.key(endpoint.kind, prepared), () => this.#fetch(endpoint, prepared))
+  }
+
+  /** An ACL decision. A cache hit builds no request: its key is made without rendering or encoding the parameters. */
+  #decideAcl (request: AuthorizeRequest): MaybePromise<Verdict> {
+    const endpoint = this.aclEndpoint!
+    const cache = this.#cache
+    const prepare = () => endpoint.prepare({ client: request.client, access: request.access, topic: request.topic, qos: request.qos })
+    if (!cache) return this.#fetch(endpoint, prepare()).then(verdictOf)
+    return cache.lookup(endpoint.aclKey(request), () => this.#fetch(endpoint, prepare()))
   }
 
   async #fetch (endpoint: Endpoint, prepared: Prepared): Promise<Classified> {

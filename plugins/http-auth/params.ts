@@ -17,8 +17,11 @@ export type RequestKind = 'auth' | 'super' | 'acl'
 
 type Field = (input: RenderInput) => string | undefined
 
+/** A placeholder: its value, where it may appear, and whether it depends on the ACL question (not only on the client). */
+interface Placeholder { readonly field: Field, readonly kinds: readonly RequestKind[], readonly perRequest?: true }
+
 /** `%X` placeholders of NanoMQ 0.8 / EMQX 4, by letter. */
-const PERCENT: Record<string, { field: Field, kinds: readonly RequestKind[], meaning: string }> = {
+const PERCENT: Record<string, Placeholder & { meaning: string }> = {
   u: { field: (i) => i.client.username, kinds: ['auth', 'super', 'acl'], meaning: 'username' },
   c: { field: (i) => i.client.clientId, kinds: ['auth', 'super', 'acl'], meaning: 'client id' },
   a: { field: (i) => i.client.peer.address, kinds: ['auth', 'super', 'acl'], meaning: 'client IP address' },
@@ -27,13 +30,13 @@ const PERCENT: Record<string, { field: Field, kinds: readonly RequestKind[], mea
   p: { field: (i) => String(i.client.peer.listenerPort), kinds: ['auth', 'super', 'acl'], meaning: 'listener port' },
   C: { field: (i) => i.client.peer.certificate?.commonName, kinds: ['auth', 'super', 'acl'], meaning: 'TLS certificate common name' },
   d: { field: (i) => i.client.peer.certificate?.subject, kinds: ['auth', 'super', 'acl'], meaning: 'TLS certificate subject' },
-  A: { field: (i) => (i.access === undefined ? undefined : i.access === 'subscribe' ? '1' : '2'), kinds: ['acl'], meaning: 'access (1 subscribe, 2 publish)' },
-  t: { field: (i) => i.topic, kinds: ['acl'], meaning: 'topic' },
+  A: { field: (i) => (i.access === undefined ? undefined : i.access === 'subscribe' ? '1' : '2'), kinds: ['acl'], perRequest: true, meaning: 'access (1 subscribe, 2 publish)' },
+  t: { field: (i) => i.topic, kinds: ['acl'], perRequest: true, meaning: 'topic' },
   m: { field: () => '', kinds: ['auth', 'super', 'acl'], meaning: 'mountpoint' }
 }
 
 /** EMQX 5 `${name}` placeholders, mapped onto the same fields. */
-const NAMED: Record<string, { field: Field, kinds: readonly RequestKind[] }> = {
+const NAMED: Record<string, Placeholder> = {
   clientid: PERCENT.c!,
   username: PERCENT.u!,
   password: PERCENT.P!,
@@ -45,9 +48,9 @@ const NAMED: Record<string, { field: Field, kinds: readonly RequestKind[] }> = {
   cert_common_name: PERCENT.C!,
   cert_subject: PERCENT.d!,
   mountpoint: PERCENT.m!,
-  action: { field: (i) => i.access, kinds: ['acl'] },
+  action: { field: (i) => i.access, kinds: ['acl'], perRequest: true },
   topic: PERCENT.t!,
-  qos: { field: (i) => (i.qos === undefined ? undefined : String(i.qos)), kinds: ['acl'] }
+  qos: { field: (i) => (i.qos === undefined ? undefined : String(i.qos)), kinds: ['acl'], perRequest: true }
 }
 
 export const PLACEHOLDER_LETTERS = Object.keys(PERCENT)
@@ -63,6 +66,8 @@ export interface CompiledParam {
   readonly name: string
   /** undefined when the value is missing for this client (the parameter is then left out) */
   readonly render: Field
+  /** the placeholders of the client (not of the ACL question) that the value is made from */
+  readonly clientFields: readonly Field[]
 }
 
 /** Thrown by compileParams; the caller turns it into a file:line error. */
@@ -85,12 +90,12 @@ export function compileParams (text: string, kind: RequestKind): CompiledParam[]
     if (eq <= 0) throw new ParamError(`parameter ${JSON.stringify(part)} is not name=value`, 'name=value pairs separated by commas, e.g. clientid=%c,username=%u')
     const name = part.slice(0, eq).trim()
     const value = part.slice(eq + 1).trim()
-    params.push({ name, render: compileValue(value, kind) })
+    params.push({ name, ...compileValue(value, kind) })
   }
   return params
 }
 
-function compileValue (value: string, kind: RequestKind): Field {
+function compileValue (value: string, kind: RequestKind): Omit<CompiledParam, 'name'> {
   if (value.startsWith('%')) {
     const letter = value.slice(1)
     const known = PERCENT[letter]
@@ -99,13 +104,14 @@ function compileValue (value: string, kind: RequestKind): Field {
     if (!known.kinds.includes(kind)) {
       throw new ParamError(`placeholder ${value} (${known.meaning}) is not available in ${kind}_req`, `one of ${allowedHere}`)
     }
-    return known.field
+    return { render: known.field, clientFields: known.perRequest ? [] : [known.field] }
   }
-  if (!value.includes('${')) return () => value
+  if (!value.includes('${')) return { render: () => value, clientFields: [] }
   // a template: literal text with ${name} placeholders; missing values render as ''
   const pieces: Array<string | Field> = []
   const pattern = /\$\{([^}]*)\}/g
   let last = 0
+  const clientFields: Field[] = []
   for (let match = pattern.exec(value); match; match = pattern.exec(value)) {
     const found = NAMED[match[1]!]
     const allowedHere = PLACEHOLDER_NAMES.filter((n) => NAMED[n]!.kinds.includes(kind)).map((n) => '${' + n + '}').join(' ')
@@ -113,13 +119,14 @@ function compileValue (value: string, kind: RequestKind): Field {
     if (!found.kinds.includes(kind)) throw new ParamError(`placeholder ${match[0]} is not available in ${kind}_req`, `one of ${allowedHere}`)
     if (match.index > last) pieces.push(value.slice(last, match.index))
     pieces.push(found.field)
+    if (!found.perRequest) clientFields.push(found.field)
     last = match.index + match[0].length
   }
   if (value.slice(last).includes('${')) throw new ParamError(`unterminated placeholder in ${JSON.stringify(value)}`, '${name}')
   if (last < value.length) pieces.push(value.slice(last))
   // a value that is exactly one placeholder keeps "missing" (left out), like %X
-  if (pieces.length === 1 && typeof pieces[0] === 'function') return pieces[0]
-  return (input) => pieces.map((piece) => (typeof piece === 'string' ? piece : piece(input) ?? '')).join('')
+  if (pieces.length === 1 && typeof pieces[0] === 'function') return { render: pieces[0], clientFields }
+  return { render: (input) => pieces.map((piece) => (typeof piece === 'string' ? piece : piece(input) ?? '')).join(''), clientFields }
 }
 
 /** Renders the parameters, leaving out those whose value is missing (NanoMQ; quirk Q22). */

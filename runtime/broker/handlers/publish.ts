@@ -2,9 +2,11 @@
 // `message.publish`, whose taps may drop or rewrite the message.
 import type { Aedes, Client } from 'aedes'
 import type { PublishPacket } from 'aedes'
-import type { DropReason, Message, PublishControl, PublishEvent, QoS } from '../../../sdk/events.ts'
+import { isThenable } from '../../../sdk/decisions.ts'
+import type { AuthorizeDecision, DropReason, Message, PublishControl, PublishEvent, QoS } from '../../../sdk/events.ts'
 import { isValidTopicFilter } from '../../../sdk/topic.ts'
 import { isTapped } from '../../hooks.ts'
+import { runDecision } from '../../isolation.ts'
 import type { BridgeContext } from '../context.ts'
 
 type Done = (error?: Error | null) => void
@@ -98,15 +100,19 @@ export function authorizePublish (ctx: BridgeContext) {
     const isWill = packet === (client as Client & { will?: unknown }).will
     const state = ctx.clients.get(client)
     if (state.superuser || !state.info || !isTapped(hooks.authorize.publish)) return observe(client, packet, isWill, done)
-    hooks.authorize.publish.promise(Object.freeze({
-      access: 'publish', topic: packet.topic, qos: packet.qos as QoS, client: state.info, superuser: false
-    })).then((decision) => {
+    const decided = (decision: AuthorizeDecision | undefined) => {
       if (decision?.result !== 'deny') return observe(client, packet, isWill, done)
       if (decision.disconnect) {
         ctx.clients.markCause(client, 'not_authorized', decision.reason)
         return done(new Error(`publish to ${packet.topic} not authorized`))
       }
       drop(client, packet, 'not_authorized', decision.reason, done)
-    }, (err: Error) => drop(client, packet, 'not_authorized', err.message, done))
+    }
+    // synchronous when every ACL tap answers at once (a cache hit): no promise per PUBLISH
+    const decision = runDecision(hooks.authorize.publish, Object.freeze({
+      access: 'publish', topic: packet.topic, qos: packet.qos as QoS, client: state.info, superuser: false
+    } as const))
+    if (!isThenable(decision)) return decided(decision)
+    decision.then(decided, (err: Error) => drop(client, packet, 'not_authorized', err.message, done))
   }
 }

@@ -1,10 +1,12 @@
 // SUBSCRIBE / UNSUBSCRIBE: `client.subscribe` (deny or rewrite), `authorize.subscribe`,
 // then `session.subscribed` after SUBACK; `client.unsubscribe` and `session.unsubscribed`.
 import type { Client, Subscription } from 'aedes'
+import { isThenable } from '../../../sdk/decisions.ts'
 import type { QoS, SubscribeControl, SubscriptionRequest } from '../../../sdk/events.ts'
 import { isValidTopicFilter } from '../../../sdk/topic.ts'
 import { internals } from '../aedes-internals.ts'
 import { isTapped } from '../../hooks.ts'
+import { runDecision } from '../../isolation.ts'
 import type { BridgeContext } from '../context.ts'
 
 class SubscribeVerdict implements SubscribeControl {
@@ -50,10 +52,12 @@ export function authorizeSubscribe (ctx: BridgeContext) {
     // the retained messages and its subscribe event (QoS there stays the one requested)
     const grant = () => done(null, Object.assign(subscription, { topic: granted.topic, qos: granted.qos }))
     if (state.superuser || !isTapped(hooks.authorize.subscribe) || !state.info) return grant()
-    hooks.authorize.subscribe.promise(Object.freeze({
+    const decision = runDecision(hooks.authorize.subscribe, Object.freeze({
       access: 'subscribe', topic: granted.topic, qos: granted.qos, client: state.info, superuser: state.superuser
-    })).then((decision) => {
-      if (decision?.result === 'deny') return done(null, null)
+    } as const))
+    if (!isThenable(decision)) return decision?.result === 'deny' ? done(null, null) : grant()
+    decision.then((answer) => {
+      if (answer?.result === 'deny') return done(null, null)
       grant()
     }, () => done(null, null))
   }
