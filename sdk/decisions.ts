@@ -5,7 +5,7 @@
 // while every tap of a hook answers synchronously, the host decides without a promise or a
 // timer, on the same tick. Real asynchronous answers keep the tap's timeout and fail policy.
 import type { AsyncSeriesBailHook } from 'tapable'
-import type { DecisionTapOptions } from '../runtime/hooks.ts'
+import type { DecisionTapOptions, Hooks } from '../runtime/hooks.ts'
 
 export type MaybePromise<T> = T | Promise<T>
 
@@ -14,6 +14,13 @@ export const SYNC_DECISION: unique symbol = Symbol.for('tapmq.syncDecision')
 
 /** The tap options of a decision hook: a name, optionally a stage and a timeout in ms. */
 export type DecisionTap = string | { name: string, stage?: number, before?: string } & DecisionTapOptions
+
+/** The decision hooks: `auth`, `authorize.publish`, `authorize.subscribe`. */
+export type DecisionHook = Hooks['auth'] | Hooks['authorize']['publish'] | Hooks['authorize']['subscribe']
+/** The request type of a decision hook (`AuthRequest`, `AuthorizeRequest`). */
+export type RequestOf<H> = H extends AsyncSeriesBailHook<[infer Req], infer _Res, DecisionTapOptions> ? Req : never
+/** What a decision hook's taps answer (`AuthDecision | undefined`, `AuthorizeDecision | undefined`). */
+export type DecisionOf<H> = H extends AsyncSeriesBailHook<[infer _Req], infer Res, DecisionTapOptions> ? Res : never
 
 export function isThenable<T> (value: MaybePromise<T>): value is Promise<T> {
   return typeof (value as { then?: unknown } | null | undefined)?.then === 'function'
@@ -25,13 +32,13 @@ export function isThenable<T> (value: MaybePromise<T>): value is Promise<T> {
  * timeout and fail-closed semantics as `tapPromise`; the timeout applies only to answers
  * that are promises. Returning `undefined` or `{ result: 'ignore' }` asks the next tap.
  */
-export function tapDecision<Req, Res> (
-  hook: AsyncSeriesBailHook<[Req], Res | undefined, DecisionTapOptions>,
+export function tapDecision<H extends DecisionHook> (
+  hook: H,
   options: DecisionTap,
-  fn: (request: NoInfer<Req>) => MaybePromise<NoInfer<Res> | undefined>
+  fn: (request: RequestOf<H>) => MaybePromise<DecisionOf<H>>
 ): void {
   // a promise for anyone calling the tap the tapable way; the host calls `fn` directly
-  const promised = (request: Req): Promise<Res | undefined> => {
+  const promised = (request: RequestOf<H>): Promise<DecisionOf<H>> => {
     try {
       const answer = fn(request)
       return isThenable(answer) ? answer : Promise.resolve(answer)
@@ -39,5 +46,5 @@ export function tapDecision<Req, Res> (
       return Promise.reject(err)
     }
   }
-  hook.tapPromise(options, Object.assign(promised, { [SYNC_DECISION]: fn }))
+  (hook as unknown as AsyncSeriesBailHook<[RequestOf<H>], DecisionOf<H>, DecisionTapOptions>).tapPromise(options, Object.assign(promised, { [SYNC_DECISION]: fn }))
 }
