@@ -151,17 +151,18 @@ type DecisionHookLike<Req, Res> = { readonly taps: readonly object[], promise (r
  * Hooks whose taps were not wrapped by the isolation layer fall back to `hook.promise`.
  */
 export function runDecision<Req, Res> (hook: DecisionHookLike<Req, Res>, request: Req): Res | Promise<Res> {
+  return decideFrom(hook, [request], 0)
+}
+
+// a plain function, not a closure per call: under tsx every named closure also costs a __name() call
+function decideFrom<Req, Res> (hook: DecisionHookLike<Req, Res>, args: [Req], first: number): Res | Promise<Res> {
   const taps = hook.taps as readonly DecisionTap[]
-  const args = [request]
-  const from = (first: number): Res | Promise<Res> => {
-    for (let i = first; i < taps.length; i++) {
-      const decide = taps[i]!.decide
-      if (decide === undefined) return hook.promise(request)
-      const answer = decide(args)
-      if (isThenable(answer)) return answer.then((result) => (result !== undefined ? result as Res : from(i + 1)))
-      if (answer !== undefined) return answer as Res
-    }
-    return undefined as Res
+  for (let i = first; i < taps.length; i++) {
+    const decide = taps[i]!.decide
+    if (decide === undefined) return hook.promise(args[0])
+    const answer = decide(args)
+    if (isThenable(answer)) return answer.then((result) => (result !== undefined ? result as Res : decideFrom(hook, args, i + 1)))
+    if (answer !== undefined) return answer as Res
   }
-  return from(0)
+  return undefined as Res
 }

@@ -133,18 +133,19 @@ class HttpAuth {
   #withSuperuser (verdict: Verdict, input: RenderInput, clientId: string): MaybePromise<AuthDecision> {
     if (verdict.result !== 'allow') return verdict
     if (verdict.superuser !== undefined || !this.superEndpoint) return verdict.superuser === true ? ALLOW_SUPERUSER : ALLOW_USER
-    const superFailed = (err: unknown) => {
-      this.#failed('super', clientId, err)
-      return ALLOW_USER
-    }
     let answer: MaybePromise<Verdict>
     try {
       answer = this.#decide(this.superEndpoint, input)
     } catch (err) {
-      return superFailed(err)
+      return this.#superFailed(clientId, err)
     }
-    if (isThenable(answer)) return answer.then((found) => (found.result === 'allow' ? ALLOW_SUPERUSER : ALLOW_USER), superFailed)
+    if (isThenable(answer)) return answer.then((found) => (found.result === 'allow' ? ALLOW_SUPERUSER : ALLOW_USER), (err) => this.#superFailed(clientId, err))
     return answer.result === 'allow' ? ALLOW_SUPERUSER : ALLOW_USER
+  }
+
+  #superFailed (clientId: string, err: unknown): AuthDecision {
+    this.#failed('super', clientId, err)
+    return ALLOW_USER
   }
 
   /** acl_req for one PUBLISH or one topic filter. Synchronous when the answer comes from the cache. */
@@ -182,9 +183,13 @@ class HttpAuth {
   #decideAcl (request: AuthorizeRequest): MaybePromise<Verdict> {
     const endpoint = this.aclEndpoint!
     const cache = this.#cache
-    const prepare = () => endpoint.prepare({ client: request.client, access: request.access, topic: request.topic, qos: request.qos })
-    if (!cache) return this.#fetch(endpoint, prepare()).then(verdictOf)
-    return cache.lookup(endpoint.aclKey(request), () => this.#fetch(endpoint, prepare()))
+    if (!cache) return this.#fetchAcl(endpoint, request).then(verdictOf)
+    const key = endpoint.aclKey(request)
+    return cache.get(key) ?? cache.fetch(key, () => this.#fetchAcl(endpoint, request))
+  }
+
+  #fetchAcl (endpoint: Endpoint, request: AuthorizeRequest): Promise<Classified> {
+    return this.#fetch(endpoint, endpoint.prepare({ client: request.client, access: request.access, topic: request.topic, qos: request.qos }))
   }
 
   async #fetch (endpoint: Endpoint, prepared: Prepared): Promise<Classified> {

@@ -91,6 +91,15 @@ export function authorizePublish (ctx: BridgeContext) {
     done(null)
   }
 
+  const decided = (client: Client, packet: PublishPacket, isWill: boolean, decision: AuthorizeDecision | undefined, done: Done) => {
+    if (decision?.result !== 'deny') return observe(client, packet, isWill, done)
+    if (decision.disconnect) {
+      ctx.clients.markCause(client, 'not_authorized', decision.reason)
+      return done(new Error(`publish to ${packet.topic} not authorized`))
+    }
+    drop(client, packet, 'not_authorized', decision.reason, done)
+  }
+
   return (client: Client | null, packet: PublishPacket, done: Done) => {
     // an orphan will of a dead broker in a cluster: nobody to attribute it to
     if (client === null) return done(null)
@@ -100,19 +109,11 @@ export function authorizePublish (ctx: BridgeContext) {
     const isWill = packet === (client as Client & { will?: unknown }).will
     const state = ctx.clients.get(client)
     if (state.superuser || !state.info || !isTapped(hooks.authorize.publish)) return observe(client, packet, isWill, done)
-    const decided = (decision: AuthorizeDecision | undefined) => {
-      if (decision?.result !== 'deny') return observe(client, packet, isWill, done)
-      if (decision.disconnect) {
-        ctx.clients.markCause(client, 'not_authorized', decision.reason)
-        return done(new Error(`publish to ${packet.topic} not authorized`))
-      }
-      drop(client, packet, 'not_authorized', decision.reason, done)
-    }
-    // synchronous when every ACL tap answers at once (a cache hit): no promise per PUBLISH
+    // synchronous when every ACL tap answers at once (a cache hit): no promise and no closure per PUBLISH
     const decision = runDecision(hooks.authorize.publish, Object.freeze({
       access: 'publish', topic: packet.topic, qos: packet.qos as QoS, client: state.info, superuser: false
     } as const))
-    if (!isThenable(decision)) return decided(decision)
-    decision.then(decided, (err: Error) => drop(client, packet, 'not_authorized', err.message, done))
+    if (!isThenable(decision)) return decided(client, packet, isWill, decision, done)
+    decision.then((answer) => decided(client, packet, isWill, answer, done), (err: Error) => drop(client, packet, 'not_authorized', err.message, done))
   }
 }
