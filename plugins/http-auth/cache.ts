@@ -75,7 +75,56 @@ export class DecisionCache {
     this.events.stored(this.#lru.size)
   }
 
+  /** When the cached answer under `key` expires (Date.now() based), or 0 when none is cached. */
+  expiresAt (key: string): number {
+    const remaining = this.#lru.getRemainingTTL(key)
+    return remaining > 0 ? Date.now() + remaining : 0
+  }
+
   clear (): void {
     this.#lru.clear()
+  }
+}
+
+interface Known {
+  readonly verdict: Verdict
+  /** Date.now() based */
+  readonly expires: number
+}
+
+/**
+ * Per connection, the ACL answers it already got (asked or from the shared cache), each
+ * until its shared cache entry expires: a PUBLISH whose answer is known costs one WeakMap
+ * and one Map lookup, with no key to build. Slots are access and QoS; entries are by topic.
+ * At most `max` answers in all: then every connection's are dropped at once (the shared
+ * cache still has them), and a closed connection's go with it (WeakMap).
+ */
+export class ConnectionAnswers {
+  #byClient = new WeakMap<object, Array<Map<string, Known> | undefined>>()
+  #count = 0
+
+  constructor (private readonly max: number) {}
+
+  static slot (access: 'publish' | 'subscribe', qos: number): number {
+    return (access === 'publish' ? 3 : 0) + qos
+  }
+
+  get (client: object, slot: number, topic: string, now: number): Verdict | undefined {
+    const known = this.#byClient.get(client)?.[slot]?.get(topic)
+    return known !== undefined && known.expires > now ? known.verdict : undefined
+  }
+
+  set (client: object, slot: number, topic: string, verdict: Verdict, expires: number): void {
+    if (this.#count >= this.max) this.clear()
+    let slots = this.#byClient.get(client)
+    if (slots === undefined) this.#byClient.set(client, slots = [])
+    const answers = slots[slot] ??= new Map()
+    if (!answers.has(topic)) this.#count++
+    answers.set(topic, { verdict, expires })
+  }
+
+  clear (): void {
+    this.#byClient = new WeakMap()
+    this.#count = 0
   }
 }

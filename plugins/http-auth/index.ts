@@ -4,7 +4,7 @@
 import {
   type AuthDecision, type AuthorizeDecision, type AuthorizeRequest, type AuthRequest, definePlugin, isThenable, type MaybePromise, type PluginHost, STAGE, tapDecision
 } from '../../sdk/index.ts'
-import { DecisionCache } from './cache.ts'
+import { ConnectionAnswers, DecisionCache } from './cache.ts'
 import { Options, parseConf } from './config.ts'
 import { CheckFailure, classify, type Classified, Endpoint, HttpClient, type Prepared, type Verdict } from './http.ts'
 import type { RenderInput } from './params.ts'
@@ -75,6 +75,8 @@ class HttpAuth {
   readonly aclEndpoint?: Endpoint
   readonly #client: HttpClient
   readonly #cache?: DecisionCache
+  /** with the cache on: ACL answers already known per connection (the hot path) */
+  readonly #known?: ConnectionAnswers
   readonly #metrics
   #failuresInARow = 0
   #lastFailure = ''
@@ -107,6 +109,7 @@ class HttpAuth {
         shared: () => metrics.coalesced.inc(),
         stored: (size) => metrics.cacheEntries.set(size)
       })
+      if (options.aclReq) this.#known = new ConnectionAnswers(options.cache.maxEntries)
     }
   }
 
@@ -151,6 +154,12 @@ class HttpAuth {
   /** acl_req for one PUBLISH or one topic filter. Synchronous when the answer comes from the cache. */
   authorize (request: AuthorizeRequest): MaybePromise<AuthorizeDecision> {
     if (request.superuser) return IGNORE
+    // the hot path: this connection already asked this question
+    const known = this.#known?.get(request.client, ConnectionAnswers.slot(request.access, request.qos), request.topic, Date.now())
+    if (known !== undefined) {
+      this.#metrics.cacheHits.inc()
+      return this.#aclDecision(known, request)
+    }
     let answer: MaybePromise<Verdict>
     try {
       answer = this.#decideAcl(request)
@@ -185,7 +194,16 @@ class HttpAuth {
     const cache = this.#cache
     if (!cache) return this.#fetchAcl(endpoint, request).then(verdictOf)
     const key = endpoint.aclKey(request)
-    return cache.get(key) ?? cache.fetch(key, () => this.#fetchAcl(endpoint, request))
+    const cached = cache.get(key)
+    if (cached !== undefined) return this.#remember(request, key, cached)
+    return cache.fetch(key, () => this.#fetchAcl(endpoint, request)).then((verdict) => this.#remember(request, key, verdict))
+  }
+
+  /** Keeps an ACL answer with its connection for as long as the shared cache keeps it (not at all if it was not cached). */
+  #remember (request: AuthorizeRequest, key: string, verdict: Verdict): Verdict {
+    const expires = this.#cache!.expiresAt(key)
+    if (expires > 0) this.#known?.set(request.client, ConnectionAnswers.slot(request.access, request.qos), request.topic, verdict, expires)
+    return verdict
   }
 
   #fetchAcl (endpoint: Endpoint, request: AuthorizeRequest): Promise<Classified> {
@@ -236,5 +254,6 @@ class HttpAuth {
     // a reload or shutdown lets the checks in flight answer their clients first (bounded)
     await this.#client.close(Math.min(2000, this.options.timeout + this.options.connectTimeout || 2000))
     this.#cache?.clear()
+    this.#known?.clear()
   }
 }

@@ -108,3 +108,20 @@ test('ACL cache keys: same question, same key; any difference the request would 
   t.not(endpoint.aclKey(ask(ab, 't', 'publish', 0)), endpoint.aclKey(ask(ab, 't', 'publish', 1)))
   t.throws(() => new Endpoint('auth', { url: 'http://127.0.0.1:1/auth', method: 'POST', headers: {}, params: 'u=%u' }).aclKey(ask(ab)))
 })
+
+test('ACL answers a connection already got expire with their cache entry (deny_ttl)', async (t) => {
+  const server = await aclServer(t)
+  const broker = await brokerWith(t, cachedAcl(server, undefined, { cache: { enable: true, denyTtl: 300, allowTtl: 60_000, jitter: 0 } }))
+  const { client } = await connack(t, broker.url, { clientId: 'e1', username: 'bob' })
+  const denied = () => aclRequests(server).filter((line) => line.endsWith('denied/e')).length
+  await client!.publishAsync('denied/e', 'x', { qos: 1 })
+  const answered = Date.now()
+  await client!.publishAsync('denied/e', 'x', { qos: 1 })
+  // "still cached" can only be claimed while the TTL has not run out (a busy machine may be slower)
+  if (Date.now() - answered < 300) t.is(denied(), 1)
+  await new Promise((resolve) => setTimeout(resolve, 300 + 200))
+  await client!.publishAsync('denied/e', 'x', { qos: 1 })
+  await until(() => denied() >= 2, 'the expired answer asked again')
+  t.is(denied(), 2)
+  t.is(broker.broker.stats().messagesDropped, 3)
+})
