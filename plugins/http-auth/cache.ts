@@ -1,13 +1,14 @@
 // The decision cache (off by default): an LRU of verdicts with separate TTLs for allow and
 // deny, jitter, the server's Cache-Control, and single-flight so that a storm of identical
-// requests costs one HTTP call. Keys of auth_req and super_req are HMACs of the whole request
-// under a per-process secret, so a password is part of a key only as a hash and is never
-// stored. acl_req has no password: its keys are plain text (Endpoint.aclKey), so that a
-// cached ACL answer costs one string and one LRU lookup per PUBLISH.
-import { createHmac, randomBytes } from 'node:crypto'
+// requests costs one HTTP call. Keys of auth_req and super_req are keyed hashes of the
+// rendered parameters under a per-process secret, so a password is part of a key only as a
+// hash and is never stored. acl_req has no password: its keys are plain text
+// (Endpoint.aclKey), and each connection also keeps the ACL answers it already got
+// (ConnectionAnswers), so that a known answer costs a Map lookup per PUBLISH.
+import { hash, randomBytes } from 'node:crypto'
 import { LRUCache } from 'lru-cache'
 import type { Options } from './config.ts'
-import type { Classified, Prepared, Verdict } from './http.ts'
+import type { Classified, Verdict } from './http.ts'
 
 /** Told where each decision came from, as it happens (a shared one before it is answered). */
 export interface CacheEvents {
@@ -19,7 +20,7 @@ export interface CacheEvents {
 export class DecisionCache {
   readonly #lru: LRUCache<string, Verdict>
   readonly #inflight = new Map<string, Promise<Classified>>()
-  readonly #secret = randomBytes(32)
+  readonly #secret = randomBytes(32).toString('base64')
 
   constructor (private readonly options: Options['cache'], private readonly events: CacheEvents) {
     this.#lru = new LRUCache<string, Verdict>({ max: options.maxEntries, ttl: options.allowTtl, ttlAutopurge: false })
@@ -29,10 +30,13 @@ export class DecisionCache {
     return this.#lru.size
   }
 
-  key (kind: string, request: Prepared): string {
-    return createHmac('sha256', this.#secret)
-      .update(kind).update('\0').update(request.method).update('\0').update(request.url).update('\0').update(request.body ?? '')
-      .digest('base64url')
+  /**
+   * The key of an auth_req or super_req decision: a keyed SHA-256 of the kind and the rendered
+   * parameters (which hold the password), under a per-process random secret. One endpoint per
+   * kind, so the parameters determine the request. A one-shot hash: no Hmac object per connect.
+   */
+  key (kind: string, pairs: ReadonlyArray<readonly [string, string]>): string {
+    return hash('sha256', `${this.#secret}\0${kind}\0${JSON.stringify(pairs)}`, 'base64url')
   }
 
   /** A cached verdict (counted as a hit), or undefined: the hot path, synchronous. */

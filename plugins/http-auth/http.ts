@@ -103,7 +103,16 @@ export class Endpoint {
   }
 
   prepare (input: RenderInput): Prepared {
-    const pairs = renderParams(this.params, input)
+    return this.build(this.render(input), input)
+  }
+
+  /** The parameters' values for this input, in config order (missing ones left out), not yet encoded. */
+  render (input: RenderInput): Array<[string, string]> {
+    return renderParams(this.params, input)
+  }
+
+  /** The request from rendered parameters. */
+  build (pairs: ReadonlyArray<readonly [string, string]>, input: RenderInput): Prepared {
     const secret = input.password?.toString('utf8') || undefined
     if (this.method === 'GET') {
       const query = formEncode(pairs)

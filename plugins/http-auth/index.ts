@@ -182,10 +182,11 @@ class HttpAuth {
 
   /** One decision: from the cache (synchronously), shared with an identical request in flight, or asked. */
   #decide (endpoint: Endpoint, input: RenderInput): MaybePromise<Verdict> {
-    const prepared = endpoint.prepare(input)
     const cache = this.#cache
-    if (!cache) return this.#fetch(endpoint, prepared).then(verdictOf)
-    return cache.lookup(cache.key(endpoint.kind, prepared), () => this.#fetch(endpoint, prepared))
+    if (!cache) return this.#fetch(endpoint, endpoint.prepare(input)).then(verdictOf)
+    // a cache hit renders the parameters and hashes them; it encodes no request
+    const pairs = endpoint.render(input)
+    return cache.lookup(cache.key(endpoint.kind, pairs), () => this.#fetch(endpoint, endpoint.build(pairs, input)))
   }
 
   /** An ACL decision. A cache hit builds no request: its key is made without rendering or encoding the parameters. */

@@ -141,8 +141,12 @@ export function renderParams (params: readonly CompiledParam[], input: RenderInp
 
 /** Percent-encodes everything but RFC 3986 unreserved characters (later NanoMQ; quirk Q11). */
 export function encodeComponent (text: string): string {
-  return encodeURIComponent(text).replace(/[!'()*]/g, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase())
+  const encoded = encodeURIComponent(text)
+  return LEFT_BY_ENCODE_URI.test(encoded) ? encoded.replace(LEFT_BY_ENCODE_URI_ALL, (c) => '%' + c.charCodeAt(0).toString(16).toUpperCase()) : encoded
 }
+/** reserved characters that encodeURIComponent leaves as they are */
+const LEFT_BY_ENCODE_URI = /[!'()*]/
+const LEFT_BY_ENCODE_URI_ALL = /[!'()*]/g
 
 export function formEncode (pairs: ReadonlyArray<readonly [string, string]>): string {
   return pairs.map(([name, value]) => `${encodeComponent(name)}=${encodeComponent(value)}`).join('&')

@@ -99,13 +99,15 @@ test('failures are never cached', async (t) => {
 
 test('cache keys hold the password only as a keyed hash', (t) => {
   const cache = new DecisionCache({ enable: true, allowTtl: 1000, denyTtl: 1000, jitter: 0, maxEntries: 10 }, NO_EVENTS)
-  const request = (password: string) => ({ method: 'POST' as const, url: 'http://127.0.0.1/auth', headers: {}, body: `username=u&password=${password}` })
+  const request = (password: string): Array<[string, string]> => [['username', 'u'], ['password', password]]
   const key = cache.key('auth', request('hunter2'))
   t.false(key.includes('hunter2'))
   t.false(key.includes('username'))
   t.is(key, cache.key('auth', request('hunter2')))
   t.not(key, cache.key('auth', request('hunter3')))
-  t.not(key, cache.key('acl', request('hunter2')))
+  t.not(key, cache.key('super', request('hunter2')))
+  // values cannot run into each other
+  t.not(cache.key('auth', [['username', 'ab'], ['password', 'c']]), cache.key('auth', [['username', 'a'], ['password', 'bc']]))
   // another process (another secret) makes other keys
   t.not(key, new DecisionCache({ enable: true, allowTtl: 1000, denyTtl: 1000, jitter: 0, maxEntries: 10 }, NO_EVENTS).key('auth', request('hunter2')))
 })
