@@ -1,8 +1,9 @@
 // WebHook benchmark, run by hand (never by npm test):
 //
-//   node --import tsx bench/webhook.ts [--duration 5] [--quick] [--nice N]
+//   node --import tsx bench/webhook.ts [--duration 5] [--quick] [--nice N] [--profile DIR]
 //
-// --nice sets web.hook.worker_nice (default: the plugin's default).
+// --nice sets web.hook.worker_nice (default: the plugin's default). --profile writes the
+// brokers' V8 CPU profiles (every thread) to DIR; `node --import tsx bench/profile.ts DIR` sums them.
 //
 // (1) Cost on MQTT: fan-in QoS 0 (10 publishers -> 1 subscriber, 64 B) through tapmq with the
 //     webhook on and a rule matching every message, against a fast local receiver, vs the
@@ -24,7 +25,7 @@ import { parseArgs } from 'node:util'
 import { freePort, LoadGenerator, machineInfo, processRssKb, type RunningTarget, type ScenarioResult, tapmqTarget } from './lib/index.ts'
 
 const { values: args } = parseArgs({
-  options: { duration: { type: 'string', default: '5' }, quick: { type: 'boolean', default: false }, nice: { type: 'string' } }
+  options: { duration: { type: 'string', default: '5' }, quick: { type: 'boolean', default: false }, nice: { type: 'string' }, profile: { type: 'string' } }
 })
 const DURATION = args.quick ? 2 : Math.max(1, Number(args.duration))
 const WARMUP = 1
@@ -184,7 +185,7 @@ let runNo = 0
  * counters, stops it; RSS of the broker before and after the load.
  */
 async function measure (bench: BenchTarget, scenario: string, params: Record<string, number> = {}, onStart?: () => void, rounds = 1) {
-  running = await bench.start()
+  running = await bench.start(args.profile ? { nodeArgs: ['--cpu-prof', '--cpu-prof-dir', args.profile, '--cpu-prof-interval', '500'] } : {})
   const broker = running
   try {
     await sleep(1500) // the webhook worker loads (undici) before the load starts
@@ -261,8 +262,13 @@ try {
   console.log(`  (1) webhook on (unbatched) / off:   ${verdict(rateOf(unbatched.result) / base, 0.9)}`)
   console.log(`  (1) webhook on (batched) / off:     ${verdict(rateOf(batch.result) / base, 0.9)}`)
   console.log(`  (2) receiver silent / off:          ${verdict(rateOf(silentRun.result) / base, 0.95)}; RSS after the last round / after the first ${fmt(silentRun.rssAfter / silentRun.rss[1]!, 2)}`)
-  console.log(`  (3) unbatched events/s / ${fmt(FIXED_RATE)} msg/s: ${verdict(fixedEvents / FIXED_RATE, 0.99)}; dropped ${fmt(fixed.counters.dropped_total ?? Number.NaN)}`)
-  console.log(`  (3) batched events/s / MQTT msg/s:   ${verdict(batchedEvents / rateOf(batch.result), 0.99)}; dropped ${fmt(batch.counters.dropped_total ?? Number.NaN)}`)
+  // "keeps up": every matched event reached the receiver by the end of the run, none dropped
+  // (the events/s figures above come from a timed window, so they are approximate)
+  const delivered = (c: Record<string, number>) => (c.sent_total ?? 0) / (c.matched_total ?? Number.NaN)
+  console.log(`  (3) unbatched at ${fmt(FIXED_RATE)} msg/s, delivered / matched: ${verdict(delivered(fixed.counters), 1)}; dropped ${fmt(fixed.counters.dropped_total ?? Number.NaN)}; ` +
+    `receiver events/s / publish rate ${fmt(fixedEvents / FIXED_RATE, 3)}`)
+  console.log(`  (3) batched at full rate, delivered / matched: ${verdict(delivered(batch.counters), 1)}; dropped ${fmt(batch.counters.dropped_total ?? Number.NaN)}; ` +
+    `receiver events/s / MQTT msg/s ${fmt(batchedEvents / rateOf(batch.result), 3)}`)
   console.log(`\ntotal ${fmt((Date.now() - started) / 1000, 1)} s`)
 } finally {
   await running?.stop().catch(() => {})

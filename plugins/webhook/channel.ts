@@ -1,15 +1,22 @@
-// The broker thread's end of delivery: taps hand it finished body strings, it collects
-// them for a few milliseconds and posts them to the worker in one message. The broker pays
-// for building a body and an array push per event, never for HTTP.
+// The broker thread's end of delivery: taps hand it events, it packs them into one buffer
+// for a few milliseconds (records.mjs) and transfers that to the worker in one message. The
+// broker pays for a few buffer writes per event, never for HTTP, and for message.publish not
+// even for its JSON body.
 import { Worker } from 'node:worker_threads'
-import type { Logger, PluginMetrics } from '../../sdk/index.ts'
+import type { Logger, PluginMetrics, PublishEvent } from '../../sdk/index.ts'
+import type { PayloadEncoding } from './encoding.mjs'
+import { RecordWriter } from './records.mjs'
 import type { FromWorker, ToWorker, WorkerData } from './protocol.ts'
 import { DROP_REASONS, type SenderConfig, type SenderStats } from './protocol.ts'
 
 const WORKER_URL = new URL('./worker.mjs', import.meta.url)
-/** Events on their way to the worker are bounded too, should its event loop ever stall. */
-const MIN_TRANSIT_EVENTS = 10_000
-const MIN_TRANSIT_CHARS = 16 * 1024 * 1024
+/**
+ * Events on their way to the worker are bounded too, should its event loop ever stall. The
+ * worker reports what it received every 50 ms, so the bound must hold far more than 50 ms of
+ * events at full rate (~10k), or a busy worker would look stalled.
+ */
+const MIN_TRANSIT_EVENTS = 100_000
+const MIN_TRANSIT_BYTES = 32 * 1024 * 1024
 /** how often taps' bodies go to the worker, at most */
 const FLUSH_INTERVAL_MS = 5
 /** ... unless this many wait: then at the end of the loop's turn */
@@ -71,22 +78,21 @@ export class WebhookMetrics {
 
 export interface ChannelLimits {
   readonly maxEvents: number
-  readonly maxChars: number
+  readonly maxBytes: number
 }
 
 export class WebhookChannel {
   #worker!: Worker
   #config: SenderConfig
-  #pending: string[] = []
-  #pendingChars = 0
+  #pending = new RecordWriter()
   #timer: NodeJS.Timeout | undefined
   #immediate: NodeJS.Immediate | undefined
   readonly #flushNow = () => this.#flush()
   #matched = 0
-  /** events and characters posted to the current worker, against what it says it received */
+  /** events and bytes posted to the current worker, against what it says it received */
   #posted = 0
-  #postedChars = 0
-  #receivedChars = 0
+  #postedBytes = 0
+  #receivedBytes = 0
   #stats: SenderStats = EMPTY_STATS
   #running = false
   #ready = false
@@ -115,7 +121,7 @@ export class WebhookChannel {
 
   /** events waiting: in the worker's queue, on their way to it, and not yet posted */
   get depth (): number {
-    return this.#stats.depth + this.#transit() + this.#pending.length
+    return this.#stats.depth + this.#transit() + this.#pending.count
   }
 
   /** a worker exists (it may still be loading) */
@@ -128,14 +134,23 @@ export class WebhookChannel {
     return this.#ready
   }
 
-  /** The hot path: called from hook taps on the broker thread. */
+  /** An event whose JSON body is finished; called from hook taps on the broker thread. */
   enqueue (body: string): void {
-    this.#pending.push(body)
-    this.#pendingChars += body.length
+    this.#pending.json(body)
+    this.#queued()
+  }
+
+  /** The hot path: a message.publish event, whose body the worker builds. */
+  enqueuePublish (event: PublishEvent, encoding: PayloadEncoding): void {
+    this.#pending.publish(event.ts, event.topic, event.retain, event.qos, event.fromUsername, event.from, event.payload, encoding)
+    this.#queued()
+  }
+
+  #queued (): void {
     this.#matched++
     // one postMessage per FLUSH_INTERVAL_MS, or per turn of the loop once FLUSH_EVENTS wait:
-    // waking the worker costs more than building a body, so it must not happen per event
-    if (this.#pending.length >= FLUSH_EVENTS) {
+    // waking the worker costs more than an event, so it must not happen per event
+    if (this.#pending.count >= FLUSH_EVENTS) {
       this.#immediate ??= setImmediate(this.#flushNow)
     } else if (this.#timer === undefined && this.#immediate === undefined) {
       this.#timer = setTimeout(this.#flushNow, FLUSH_INTERVAL_MS)
@@ -176,7 +191,7 @@ export class WebhookChannel {
 
   #limits (): ChannelLimits {
     const { maxEvents, maxBytes } = this.#config.queue
-    return { maxEvents: Math.max(maxEvents, MIN_TRANSIT_EVENTS), maxChars: Math.max(maxBytes, MIN_TRANSIT_CHARS) }
+    return { maxEvents: Math.max(maxEvents, MIN_TRANSIT_EVENTS), maxBytes: Math.max(maxBytes, MIN_TRANSIT_BYTES) }
   }
 
   #transit (): number {
@@ -192,31 +207,23 @@ export class WebhookChannel {
       this.metrics.matched.inc(this.#matched)
       this.#matched = 0
     }
-    let pending = this.#pending
-    if (pending.length === 0) return
-    this.#pending = []
-    let chars = this.#pendingChars
-    this.#pendingChars = 0
+    const pending = this.#pending
+    if (pending.count === 0) return
+    const { buffer, byteLength, count } = pending.take()
     if (!this.#running) {
-      this.metrics.drop(this.#closing ? 'shutdown' : 'worker_exit', pending.length)
+      this.metrics.drop(this.#closing ? 'shutdown' : 'worker_exit', count)
       return
     }
-    // a worker that is not reading its port would otherwise grow this thread's memory
+    // a worker that is not reading its port would otherwise grow this thread's memory;
+    // it is stalled, so what is already on its way is older: this hand-off goes
     const limits = this.#limits()
-    const room = limits.maxEvents - this.#transit()
-    const roomChars = limits.maxChars - (this.#postedChars - this.#receivedChars)
-    if (pending.length > room || chars > roomChars) {
-      // drop the oldest, as the worker's queue does
-      let skip = Math.max(0, pending.length - Math.max(room, 0))
-      for (let i = 0; i < skip; i++) chars -= pending[i]!.length
-      while (skip < pending.length && chars > roomChars) chars -= pending[skip++]!.length
-      pending = pending.slice(skip)
-      this.metrics.drop('overload', skip)
-      if (pending.length === 0) return
+    if (count > limits.maxEvents - this.#transit() || byteLength > limits.maxBytes - (this.#postedBytes - this.#receivedBytes)) {
+      this.metrics.drop('overload', count)
+      return
     }
-    this.#posted += pending.length
-    this.#postedChars += chars
-    this.#post({ type: 'events', data: pending.join('\n') })
+    this.#posted += count
+    this.#postedBytes += byteLength
+    this.#worker.postMessage({ type: 'events', data: buffer, byteLength, count } satisfies ToWorker, [buffer])
   }
 
   #post (message: ToWorker): void {
@@ -235,8 +242,8 @@ export class WebhookChannel {
     this.#running = true
     this.#ready = false
     this.#posted = 0
-    this.#postedChars = 0
-    this.#receivedChars = 0
+    this.#postedBytes = 0
+    this.#receivedBytes = 0
     this.#stats = EMPTY_STATS
     let previous = EMPTY_STATS
     worker.on('message', (message: FromWorker) => {
@@ -253,7 +260,7 @@ export class WebhookChannel {
           this.#applyStats(previous, message.stats)
           previous = message.stats
           this.#stats = message.stats
-          this.#receivedChars = message.receivedChars
+          this.#receivedBytes = message.receivedBytes
           break
         case 'log':
           this.log[message.level](message.data ?? {}, message.message)

@@ -2,7 +2,7 @@
 // NanoMQ 0.8 / EMQX 4.3 web_hook.conf into them. Every bad value stops start-up with the
 // file and line to edit.
 import { type Conf, type ConfEntry, isValidTopicFilter, type Static, Type } from '../../sdk/index.ts'
-import { ENCODINGS } from './encoding.ts'
+import { ENCODINGS } from './encoding.mjs'
 import { actionOf, EVENTS, type Rule, TOPIC_EVENTS, type WebhookEvent } from './rules.ts'
 
 export const Options = Type.Object({

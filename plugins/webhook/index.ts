@@ -1,7 +1,7 @@
 // NanoMQ 0.8's WebHook, as a tapmq plugin: broker events that match a rule are POSTed as
 // JSON to web.hook.url. Taps only build the body and enqueue it; a worker thread does the
 // HTTP (channel.ts → worker.mjs → sender.mjs). See docs/webhook.md.
-import { definePlugin, type Hooks, type PluginHost, type PluginMetrics, STAGE } from '../../sdk/index.ts'
+import { definePlugin, type Hooks, type PluginHost, type PluginMetrics, type PublishEvent, STAGE } from '../../sdk/index.ts'
 import * as bodies from './bodies.ts'
 import { WebhookChannel, WebhookMetrics } from './channel.ts'
 import { Options, parse } from './config.ts'
@@ -38,9 +38,12 @@ export default definePlugin({
     const send = (body: string) => {
       if (!closed) channel.enqueue(body)
     }
+    const sendPublish = (message: PublishEvent) => {
+      if (!closed) channel.enqueuePublish(message, state.encoding)
+    }
     for (const event of EVENTS) {
       if (state.rules[event]) {
-        tapEvent(host.hooks, event, () => state, send)
+        tapEvent(host.hooks, event, () => state, send, sendPublish)
         tapped.add(event)
       }
     }
@@ -96,7 +99,8 @@ interface TapState {
 const isSys = (topic: string) => topic.startsWith('$SYS/')
 
 /** Registers the one tap of `event`; it reads the rules and encoding current at each call. */
-function tapEvent (hooks: Hooks, event: WebhookEvent, current: () => TapState, send: (body: string) => void): void {
+function tapEvent (hooks: Hooks, event: WebhookEvent, current: () => TapState, send: (body: string) => void,
+  sendPublish: (message: PublishEvent) => void): void {
   // observers run after plugins that rewrite or drop, so bodies show the final message
   const tap = { name: PLUGIN_NAME, stage: STAGE.OBSERVE }
   /** whether a rule of `event` takes this event (its topic, for the events that have one) */
@@ -128,7 +132,7 @@ function tapEvent (hooks: Hooks, event: WebhookEvent, current: () => TapState, s
       return hooks.message.publish.tap(tap, (e, control) => {
         // earlier taps may have rewritten topic, payload or retain
         const message = control.current === e ? e : { ...e, ...control.current }
-        if (!isSys(message.topic) && wanted(message.topic)) send(bodies.messagePublish(message, current().encoding))
+        if (!isSys(message.topic) && wanted(message.topic)) sendPublish(message)
       })
     case 'message.delivered':
       return hooks.message.delivered.tap(tap, (e) => {

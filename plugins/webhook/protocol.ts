@@ -26,7 +26,7 @@ export interface SenderStats {
   readonly dropped: Readonly<Record<DropReason, number>>
   /** events waiting */
   readonly depth: number
-  /** JSON characters waiting */
+  /** bytes waiting, as queued (records.mjs) */
   readonly bytes: number
   /** requests under way or waiting to retry */
   readonly inflight: number
@@ -36,8 +36,8 @@ export interface SenderStats {
 }
 
 export type ToWorker =
-  /** bodies separated by "\n" (compact JSON never contains a raw newline) */
-  | { readonly type: 'events', readonly data: string }
+  /** `count` events packed by records.mjs in the first `byteLength` bytes of `data` (transferred) */
+  | { readonly type: 'events', readonly data: ArrayBuffer, readonly byteLength: number, readonly count: number }
   | { readonly type: 'configure', readonly config: SenderConfig }
   /** send what is queued until `deadline` (epoch ms), then give up on the rest */
   | { readonly type: 'drain', readonly deadline: number }
@@ -45,7 +45,7 @@ export type ToWorker =
 export type FromWorker =
   | { readonly type: 'ready' }
   | { readonly type: 'fatal', readonly message: string }
-  | { readonly type: 'stats', readonly stats: SenderStats, readonly receivedChars: number }
+  | { readonly type: 'stats', readonly stats: SenderStats, readonly receivedBytes: number }
   | { readonly type: 'log', readonly level: 'info' | 'warn' | 'error', readonly message: string, readonly data?: Record<string, unknown> }
   | { readonly type: 'drained', readonly lost: number }
 

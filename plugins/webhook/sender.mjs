@@ -6,6 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { checkServerIdentity } from 'node:tls'
 import { Pool } from 'undici'
+import { recordBody, recordEnd } from './records.mjs'
 import { Signer } from './signing.mjs'
 
 /**
@@ -60,13 +61,13 @@ class Deque {
 }
 
 /**
- * One message from the broker thread: bodies joined by "\n", kept whole. An event becomes
- * its own string only when it is sent, so events that are dropped unsent (a full queue in
- * front of a dead receiver) cost no allocation each.
+ * One hand-off from the broker thread: records (records.mjs) kept whole in their buffer. An
+ * event becomes its JSON body only when it is sent, so events that are dropped unsent (a
+ * full queue in front of a dead receiver) cost no allocation each.
  */
 class Chunk {
   /**
-   * @param {string} data
+   * @param {Buffer} data
    * @param {number[]} bounds start and end offset of each event, in pairs
    * @param {number} at arrival time, epoch ms
    */
@@ -76,15 +77,12 @@ class Chunk {
     this.at = at
     /** index of the next event (a pair in `bounds`) */
     this.next = 0
+    /** @type {string | undefined} the next event's body, once peeked */
+    this.body = undefined
   }
 
   get remaining () {
     return this.bounds.length / 2 - this.next
-  }
-
-  /** length of the next event */
-  get nextLength () {
-    return this.bounds[this.next * 2 + 1] - this.bounds[this.next * 2]
   }
 }
 
@@ -93,12 +91,12 @@ class EventQueue {
   /** @type {Deque<Chunk>} */
   #chunks = new Deque()
   length = 0
-  /** characters of JSON waiting */
+  /** bytes of records waiting */
   bytes = 0
 
   /**
    * Queues the events of `data` no longer than `maxLength`; returns how many were longer.
-   * @param {string} data
+   * @param {Buffer} data
    * @param {number} maxLength
    * @param {number} at
    */
@@ -106,16 +104,14 @@ class EventQueue {
     /** @type {number[]} */
     const bounds = []
     let tooLarge = 0
-    let start = 0
-    while (start <= data.length) {
-      let end = data.indexOf('\n', start)
-      if (end === -1) end = data.length
+    for (let start = 0; start < data.length;) {
+      const end = recordEnd(data, start)
       if (end - start > maxLength) tooLarge++
-      else if (end > start) {
+      else {
         bounds.push(start, end)
         this.bytes += end - start
       }
-      start = end + 1
+      start = end
     }
     if (bounds.length > 0) {
       this.#chunks.push(new Chunk(data, bounds, at))
@@ -129,31 +125,26 @@ class EventQueue {
     return this.#chunks.peek()?.at ?? Date.now()
   }
 
-  /** length of the oldest event */
-  get oldestLength () {
-    return /** @type {Chunk} */ (this.#chunks.peek()).nextLength
-  }
-
-  /** Removes the oldest event; `take` also returns it. */
-  drop () {
-    this.#next(false)
-  }
-
-  /** @returns {string} */
-  take () {
-    return /** @type {string} */ (this.#next(true))
-  }
-
-  /** @param {boolean} keep */
-  #next (keep) {
+  /**
+   * The JSON body of the oldest event, which stays queued.
+   * @returns {string}
+   */
+  peek () {
     const chunk = /** @type {Chunk} */ (this.#chunks.peek())
+    chunk.body ??= recordBody(chunk.data, chunk.bounds[chunk.next * 2], chunk.bounds[chunk.next * 2 + 1])
+    return chunk.body
+  }
+
+  /** Removes the oldest event. */
+  drop () {
+    const chunk = /** @type {Chunk} */ (this.#chunks.peek())
+    chunk.body = undefined
     const start = chunk.bounds[chunk.next * 2]
     const end = chunk.bounds[chunk.next * 2 + 1]
     chunk.next++
     if (chunk.remaining === 0) this.#chunks.shift()
     this.length--
     this.bytes -= end - start
-    return keep ? chunk.data.slice(start, end) : undefined
   }
 
   clear () {
@@ -268,9 +259,9 @@ export class Sender {
   }
 
   /**
-   * Queues events (bodies joined by "\n"), dropping the oldest when a bound is passed
-   * (EMQX 5's policy).
-   * @param {string} data
+   * Queues events (records.mjs), dropping the oldest when a bound is passed (EMQX 5's
+   * policy).
+   * @param {Buffer} data
    * @returns {number} how many events `data` held
    */
   push (data) {
@@ -318,6 +309,7 @@ export class Sender {
         }
       }
       const bodies = this.#take()
+      if (bodies.length === 0) continue
       this.#active++
       this.stats.inflight = this.#active
       this.#deliver(bodies).finally(() => {
@@ -332,17 +324,24 @@ export class Sender {
     this.stats.bytes = this.#queue.bytes
   }
 
-  /** @returns {string[]} the bodies of the next request */
+  /** @returns {string[]} the bodies of the next request; empty when none fitted */
   #take () {
     const { maxEvents, maxBytes } = this.#config.batch
     /** @type {string[]} */
     const bodies = []
     let bytes = 2
     while (bodies.length < maxEvents && this.#queue.length > 0) {
-      const length = this.#queue.oldestLength
-      if (bodies.length > 0 && bytes + length + 1 > maxBytes) break
-      bytes += length + 1
-      bodies.push(this.#queue.take())
+      const body = this.#queue.peek()
+      if (body.length > maxBytes) {
+        // its record was small enough, its JSON is not (an encoded payload grows)
+        this.#queue.drop()
+        this.stats.dropped.too_large++
+        continue
+      }
+      if (bodies.length > 0 && bytes + body.length + 1 > maxBytes) break
+      this.#queue.drop()
+      bytes += body.length + 1
+      bodies.push(body)
     }
     return bodies
   }

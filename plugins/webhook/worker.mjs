@@ -25,13 +25,13 @@ const log = (level, message, data) => {
   if (count <= 10 || count % 1000 === 0) post({ type: 'log', level, message, data: { ...data, occurrences: count } })
 }
 
-let receivedChars = 0
+let receivedBytes = 0
 /** @type {NodeJS.Timeout | undefined} */
 let statsTimer
 const postStats = () => {
   clearTimeout(statsTimer)
   statsTimer = undefined
-  post({ type: 'stats', stats: sender.stats, receivedChars })
+  post({ type: 'stats', stats: sender.stats, receivedBytes })
 }
 const changed = () => {
   statsTimer ??= setTimeout(postStats, STATS_INTERVAL_MS)
@@ -65,8 +65,8 @@ try {
 port.on('message', (/** @type {ToWorker} */ message) => {
   switch (message.type) {
     case 'events':
-      receivedChars += message.data.length
-      sender.push(message.data)
+      receivedBytes += message.byteLength
+      sender.push(Buffer.from(message.data, 0, message.byteLength))
       break
     case 'configure':
       try {

@@ -1,7 +1,7 @@
 // Payload encodings against the vectors of the compat notes (§1.6), then all of them end to
 // end with the configured headers.
 import test from 'ava'
-import { base62Emqx, base62NanoMQ08, encodePayload } from '../../plugins/webhook/encoding.ts'
+import { base62Emqx, base62NanoMQ08, encodePayload } from '../../plugins/webhook/encoding.mjs'
 import { connectClient } from '../helpers/mqtt.ts'
 import { baseConf, brokerWith, Receiver } from './receiver.ts'
 

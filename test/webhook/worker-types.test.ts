@@ -5,7 +5,7 @@ import ts from 'typescript'
 
 const WORKER = new URL('../../plugins/webhook/worker.mjs', import.meta.url).pathname
 
-test('worker.mjs, sender.mjs and signing.mjs pass a strict type check', (t) => {
+test('worker.mjs and the modules it loads (sender, signing, records, encoding) pass a strict type check', (t) => {
   const program = ts.createProgram([WORKER], {
     allowJs: true,
     checkJs: true,
@@ -20,7 +20,7 @@ test('worker.mjs, sender.mjs and signing.mjs pass a strict type check', (t) => {
     types: ['node']
   })
   const checked = program.getSourceFiles().map((file) => file.fileName).filter((name) => name.includes('/plugins/webhook/'))
-  t.true(checked.some((name) => name.endsWith('sender.mjs')) && checked.some((name) => name.endsWith('signing.mjs')))
+  for (const module of ['sender.mjs', 'signing.mjs', 'records.mjs', 'encoding.mjs']) t.true(checked.some((name) => name.endsWith(module)), module)
   const problems = ts.getPreEmitDiagnostics(program).map((diagnostic) => {
     const where = diagnostic.file ? `${diagnostic.file.fileName}:${diagnostic.file.getLineAndCharacterOfPosition(diagnostic.start ?? 0).line + 1}: ` : ''
     return where + ts.flattenDiagnosticMessageText(diagnostic.messageText, '\n')
