@@ -1,6 +1,6 @@
 // http-auth benchmark, run by hand (never by npm test):
 //
-//   node --import tsx bench/http-auth.ts [--reps 3] [--quick] [--only a|b]
+//   node --import tsx bench/http-auth.ts [--reps 3] [--quick] [--only a|b] [--profile DIR]
 //
 // Part A, connect rate: 2000 clients connect, 64 at a time, to tapmq with
 //   - no auth plugin (baseline),
@@ -9,7 +9,9 @@
 //   Goal: cached >= 0.8 x baseline.
 // Part B, isolation from a slow auth server (200 ms per answer): the publish throughput of
 //   already-connected clients (fan-in QoS 0, 10 publishers -> 1 subscriber) while 1000 new
-//   clients connect, against the same run without the connect storm. Goal: >= 0.9.
+//   clients connect (64 at a time), against the same run without the connect storm.
+//   Goal: >= 0.9. Both runs measure the flow over the same fixed 6 s window, and the storm
+//   (connects, then closes) must lie inside it (see partB).
 //   Control: the same with bench/http-auth-delay-plugin.ts, which allows after 200 ms
 //   without HTTP, to tell the cost of the HTTP requests from that of pending connects.
 //
@@ -22,9 +24,18 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { LoadGenerator, machineInfo, median, pinToCpu, type RunningTarget, type ScenarioResult, tapmqTarget } from './lib/index.ts'
+import { TIMELINE_MS } from './lib/scenarios.ts'
 
 const { values: args } = parseArgs({
-  options: { reps: { type: 'string', default: '3' }, quick: { type: 'boolean', default: false }, only: { type: 'string' } }
+  options: {
+    reps: { type: 'string', default: '3' },
+    quick: { type: 'boolean', default: false },
+    only: { type: 'string' },
+    /** part B: run the brokers with --cpu-prof, profiles in DIR (summarise with bench/profile.ts) */
+    profile: { type: 'string' },
+    /** part B: which targets (label prefixes: http-auth, control, reference), comma-separated */
+    'storm-targets': { type: 'string', default: 'http-auth,control,reference' }
+  }
 })
 /** `--only a` or `--only b` runs one part */
 const PARTS = new Set(args.only ? [args.only.toLowerCase()] : ['a', 'b'])
@@ -33,6 +44,14 @@ const QUICK = args.quick === true
 const CONNECT_CLIENTS = QUICK ? 500 : 2000
 const STORM_CLIENTS = QUICK ? 300 : 1000
 const SLOW_MS = 200
+/** part B: connects in flight at once during the storm */
+const STORM_CONCURRENCY = 64
+/** part B: measured seconds of the flow; the whole storm (connects and closes) must fit in it */
+const WINDOW_S = 6
+/** part B: the storm starts this long after the flow's measured window opened */
+const STORM_OFFSET_MS = 500
+const WARMUP_S = 1
+const START_OPTIONS = { cpu: 0, nodeArgs: args.profile ? ['--cpu-prof', '--cpu-prof-dir', args.profile, '--cpu-prof-interval', '500'] : undefined }
 
 // ---- the auth server ------------------------------------------------------------------
 
@@ -172,25 +191,44 @@ async function partA (): Promise<void> {
   for (const failure of failures) console.log(`  INVALID RUN ${failure}`)
 }
 
-/** Part B: publish throughput during a connect storm on a slow auth server */
+/**
+ * Part B: publish throughput during a connect storm on a slow auth server.
+ *
+ * Design: the flow (fan-in QoS 0, 10 publishers -> 1 subscriber) measures a fixed window of
+ * WINDOW_S seconds after WARMUP_S of warm-up. In the storm run, STORM_CLIENTS new clients
+ * connect, STORM_CONCURRENCY at a time, starting STORM_OFFSET_MS after the window opened; the
+ * storm (every CONNACK, then closing the storm clients) must end inside the window, else the
+ * run is reported invalid. The quiet run is the same flow without the storm, on the same
+ * broker. Ratio = flow messages/s with the storm / without, both over the whole window.
+ */
 async function partB (): Promise<void> {
   auth.delayMs = SLOW_MS
   const targets = [
     {
       label: 'http-auth',
-      target: httpAuthTarget('slow', auth, 'auth.http.auth_req.params = clientid=%c,username=%u,password=%P\nauth.http.timeout = 30s'),
-      // the storm starts once the flow's 11 clients got their answers
-      flowConnected: (prefix: string) => until(() => (auth.seen.get(prefix) ?? 0) >= 11, 'the flow clients to connect', 30_000)
+      target: httpAuthTarget('slow', auth, 'auth.http.auth_req.params = clientid=%c,username=%u,password=%P\nauth.http.timeout = 30s\nauth.http.pool_size = 64'),
+      // the flow's 11 clients got their answers (each answer leaves SLOW_MS after the request)
+      flowConnected: async (prefix: string) => {
+        await until(() => (auth.seen.get(prefix) ?? 0) >= 11, 'the flow clients to connect', 30_000)
+        await sleep(SLOW_MS + 100)
+      }
     },
     {
       label: 'control: in-process 200 ms delay, no HTTP',
       target: tapmqTarget('delay', 'tapmq + a plugin that allows after 200 ms', {
         plugins: `plugin.delay = on\nplugin.delay.source = ${fileURLToPath(new URL('./http-auth-delay-plugin.ts', import.meta.url))}\nplugin.delay.delay = ${SLOW_MS}\n`
       }),
-      // 11 clients connect one after the other, 200 ms each
+      // 11 clients connect one after the other, SLOW_MS each
       flowConnected: () => sleep(11 * SLOW_MS + 300)
+    },
+    {
+      label: 'reference: no auth plugin, every CONNECT answered at once',
+      target: tapmqTarget('noauth', 'tapmq, no plugins'),
+      flowConnected: () => sleep(300)
     }
   ]
+  const wanted = args['storm-targets']!.split(',').map((name) => name.trim())
+  targets.splice(0, targets.length, ...targets.filter((t) => wanted.some((name) => t.label.startsWith(name))))
   const quiet: number[][] = targets.map(() => [])
   const stormy: number[][] = targets.map(() => [])
   const notes: string[] = []
@@ -198,37 +236,52 @@ async function partB (): Promise<void> {
   for (let rep = 0; rep < reps; rep++) {
     for (let i = 0; i < targets.length; i++) {
       const { label, target, flowConnected } = targets[i]!
-      const broker = await target.start({ cpu: 0 })
+      const broker = await target.start(START_OPTIONS)
       running.push(broker)
-      const flow = { duration: 5, warmup: 1, payload: 64, pid: broker.pid, username: 'bench', password: 'bench-secret' }
+      const flow = { duration: WINDOW_S, warmup: WARMUP_S, payload: 64, pid: broker.pid, username: 'bench', password: 'bench-secret' }
       const alone = await generator.run('fanin0', broker.address, { ...flow, prefix: `q${rep}x${i}` })
       quiet[i]!.push(metric(alone, 'fan-in QoS 0'))
       const prefix = `s${rep}x${i}`
       const during = generator.run('fanin0', broker.address, { ...flow, prefix })
       await flowConnected(prefix)
-      const stormStart = performance.now()
+      // the window opens WARMUP_S after the last flow client connected
+      await sleep(WARMUP_S * 1000 + STORM_OFFSET_MS)
+      const stormStart = Date.now()
       const storm = stormGenerator.run('connect', broker.address, {
         duration: 0, warmup: 0, payload: 16, prefix: `storm${rep}x${i}`, pid: broker.pid,
-        clients: STORM_CLIENTS, concurrency: 64, username: 'bench', password: 'bench-secret'
-      }).then((result) => ({ result, seconds: (performance.now() - stormStart) / 1000 }))
+        clients: STORM_CLIENTS, concurrency: STORM_CONCURRENCY, username: 'bench', password: 'bench-secret'
+      }).then((result) => ({ result, end: Date.now() }))
       const [withStorm, stormDone] = await Promise.all([during, storm])
-      stormy[i]!.push(metric(withStorm, 'fan-in QoS 0'))
+      const windowStart = Number(withStorm.notes?.windowStart)
+      const windowEnd = Number(withStorm.notes?.windowEnd)
+      const inside = stormStart >= windowStart && stormDone.end <= windowEnd
+      stormy[i]!.push(inside ? metric(withStorm, 'fan-in QoS 0') : Number.NaN)
+      if (!inside) {
+        notes.push(`INVALID ${label} ${rep}: the storm (${stormStart - windowStart} .. ${stormDone.end - windowStart} ms) is not inside the measured window (0 .. ${windowEnd - windowStart} ms)`)
+      }
       for (const [what, result] of [['quiet', alone], ['storm', withStorm], ['connects', stormDone.result]] as const) {
         if (!result.valid) notes.push(`INVALID ${label} ${what} ${rep}: ${result.invalidReason}`)
       }
       notes.push(`${label}, rep ${rep}: broker ${fmt(alone.brokerCpu ?? NaN, 2)} cores quiet, ${fmt(withStorm.brokerCpu ?? NaN, 2)} with the storm; ` +
-        `${STORM_CLIENTS} connects in ${fmt(stormDone.seconds, 1)} s (CONNACK p50 ${fmt(metric(stormDone.result, 'CONNACK p50'))} ms); ` +
+        `storm from ${fmt((stormStart - windowStart) / 1000, 2)} s to ${fmt((stormDone.end - windowStart) / 1000, 2)} s of the ${WINDOW_S} s window ` +
+        `(CONNACK p50 ${fmt(metric(stormDone.result, 'CONNACK p50'))} ms, p99 ${fmt(metric(stormDone.result, 'CONNACK p99'))} ms, ${fmt(metric(stormDone.result, 'connect broker CPU'))} µs broker CPU per connect); ` +
         `flow generator ${fmt(alone.generatorCpu, 2)} / ${fmt(withStorm.generatorCpu, 2)} cores, storm generator ${fmt(stormDone.result.generatorCpu, 2)} cores`)
+      // throughput over the window in TIMELINE_MS steps, k msg/s: where the storm bites
+      const perSecond = (result: ScenarioResult) => String(result.notes?.timeline ?? '').split(',').map((n) => fmt(Number(n) * (1000 / TIMELINE_MS) / 1000)).join(' ')
+      notes.push(`  k msg/s per ${TIMELINE_MS} ms, quiet: ${perSecond(alone)}`)
+      notes.push(`  k msg/s per ${TIMELINE_MS} ms, storm: ${perSecond(withStorm)}`)
       await broker.stop()
       running.splice(running.indexOf(broker), 1)
     }
   }
 
-  console.log(`\nB. fan-in QoS 0 (10 pub -> 1 sub, 64 B), each client's auth answered after ${SLOW_MS} ms; ${STORM_CLIENTS} clients connect (64 at a time) during the measured 5 s (median of ${reps})`)
+  console.log(`\nB. fan-in QoS 0 (10 pub -> 1 sub, 64 B) measured over a fixed ${WINDOW_S} s window; each client's auth answered after ${SLOW_MS} ms; ` +
+    `in the storm run ${STORM_CLIENTS} new clients connect (${STORM_CONCURRENCY} at a time) from ${STORM_OFFSET_MS} ms into the window, and close, all inside it (median of ${reps})`)
   for (let i = 0; i < targets.length; i++) {
-    const ratio = median(stormy[i]!) / median(quiet[i]!)
+    const valid = stormy[i]!.filter((v) => Number.isFinite(v))
+    const ratio = median(valid) / median(quiet[i]!)
     console.log(`  ${targets[i]!.label}`)
-    console.log(`    without storm ${fmt(median(quiet[i]!))} msg/s (runs ${quiet[i]!.map((v) => fmt(v)).join(', ')}), with storm ${fmt(median(stormy[i]!))} msg/s (runs ${stormy[i]!.map((v) => fmt(v)).join(', ')})`)
+    console.log(`    without storm ${fmt(median(quiet[i]!))} msg/s (runs ${quiet[i]!.map((v) => fmt(v)).join(', ')}), with storm ${fmt(median(valid))} msg/s (runs ${stormy[i]!.map((v) => fmt(v)).join(', ')})`)
     console.log(`    with / without: ${i === 0 ? verdict(ratio, 0.9) : fmt(ratio, 3)}`)
   }
   for (const note of notes) console.log(`  ${note}`)

@@ -222,7 +222,15 @@ interface FlowOutcome {
   latencies: number[]
   cpu: CpuWindow
   seconds: number
+  /** the measured window, wall clock (Date.now() ms), for scripts that time other load against it */
+  windowStart: number
+  windowEnd: number
+  /** deliveries in each TIMELINE_MS of the measured window */
+  timeline: number[]
 }
+
+/** the resolution of a flow's timeline (ScenarioResult.notes.timeline) */
+export const TIMELINE_MS = 250
 
 /**
  * The core of every throughput and latency scenario. Publishers may run at most `window`
@@ -350,9 +358,18 @@ async function flow (address: Address, params: ScenarioParams, options: FlowOpti
     measuring = true
     cpu.start()
     const t0 = performance.now()
+    const windowStart = Date.now()
+    const timeline: number[] = []
+    let counted = measuredDeliveries
+    const sampler = setInterval(() => {
+      timeline.push(measuredDeliveries - counted)
+      counted = measuredDeliveries
+    }, TIMELINE_MS)
     await sleep(params.duration * 1000)
+    clearInterval(sampler)
     measuring = false
     cpu.stop()
+    const windowEnd = Date.now()
     const seconds = (performance.now() - t0) / 1000
     running = false
     if (ticker) clearInterval(ticker)
@@ -375,7 +392,10 @@ async function flow (address: Address, params: ScenarioParams, options: FlowOpti
       drained,
       latencies,
       cpu,
-      seconds
+      seconds,
+      windowStart,
+      windowEnd,
+      timeline
     }
   } finally {
     running = false
@@ -404,7 +424,7 @@ function flowResult (outcome: FlowOutcome, metrics: Metric[], notes?: Record<str
     duplicates: outcome.duplicates,
     generatorCpu: outcome.cpu.generator,
     brokerCpu: outcome.cpu.broker,
-    notes,
+    notes: { ...notes, windowStart: outcome.windowStart, windowEnd: outcome.windowEnd, timeline: outcome.timeline.join(',') },
     ...invalidity([
       [lost > 0, `lost ${lost} of ${outcome.sent} (delivered/sent ${outcome.delivered}/${outcome.sent}${outcome.drained ? '' : ', drain timed out'})`],
       [outcome.outOfOrder > 0, `${outcome.outOfOrder} out of order`]
@@ -469,9 +489,18 @@ async function connectMany (address: Address, params: ScenarioParams, count: num
   return { clients, connack, failures, firstError, seconds: (performance.now() - t0) / 1000 }
 }
 
+/** connects of the connect scenario's warm-up (params.warmup > 0): a fresh broker's connect path is not compiled yet */
+export const CONNECT_WARMUP_CLIENTS = 500
+
 async function connectStorm (address: Address, params: ScenarioParams): Promise<ScenarioResult> {
   const count = params.clients ?? 2000
   const concurrency = params.concurrency ?? 64
+  if (params.warmup > 0) {
+    // the same storm, smaller and unmeasured, then closed: what is measured is the steady state
+    const warm = await connectMany(address, { ...params, prefix: `${params.prefix}-w` }, Math.min(count, CONNECT_WARMUP_CLIENTS), concurrency, 60)
+    await closeAll(warm.clients)
+    await sleep(200)
+  }
   const cpu = new CpuWindow(params.pid)
   cpu.start()
   const storm = await connectMany(address, params, count, concurrency, 60)
@@ -488,7 +517,7 @@ async function connectStorm (address: Address, params: ScenarioParams): Promise<
       generatorCpu: cpu.generator,
       brokerCpu: cpu.broker,
       generatorBound: cpu.generator > GENERATOR_BOUND,
-      notes: { clients: count, concurrency },
+      notes: { clients: count, concurrency, warmupClients: params.warmup > 0 ? Math.min(count, CONNECT_WARMUP_CLIENTS) : 0 },
       ...invalidity([[storm.failures > 0, `${storm.failures} of ${count} connects failed (${storm.firstError})`]])
     }
   } finally {

@@ -7,9 +7,12 @@ import { connectedClients } from '../aedes-internals.ts'
 import { clientInfo } from '../client-state.ts'
 import { isTapped } from '../../hooks.ts'
 import type { BridgeContext } from '../context.ts'
+import { installConnackWriter, skipUnwatchedClientNotices } from './connect-fastpath.ts'
 import { watchDeliveries } from './deliver.ts'
 
 export function preConnect (ctx: BridgeContext) {
+  installConnackWriter()
+  skipUnwatchedClientNotices(ctx.broker, ctx.config.persistence.type === 'redis' || ctx.config.cluster.enable)
   return (client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void) => {
     // NanoMQ assigns `nanomq-<8 hex>`; aedes would assign `aedes_<uuid>`. Either is legal.
     if (!packet.clientId) packet.clientId = 'tapmq-' + randomBytes(4).toString('hex')

@@ -41,7 +41,10 @@ export function watchDeliveries (ctx: BridgeContext, client: Client): void {
     const from = packet.clientId
     const message = { topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, retain: packet.retain, from, fromUsername: publisherName(from) }
     if (acked) {
-      awaitingAck ??= new Map()
+      if (awaitingAck === undefined) {
+        awaitingAck = new Map()
+        listenForAcks()
+      }
       awaitingAck.delete(packet.messageId!)
       if (awaitingAck.size >= MAX_AWAITING_ACK) awaitingAck.delete(awaitingAck.keys().next().value!)
       awaitingAck.set(packet.messageId!, message)
@@ -50,7 +53,9 @@ export function watchDeliveries (ctx: BridgeContext, client: Client): void {
       hooks.message.delivered.call(Object.freeze({ ...message, clientId: client.id, username: ctx.clients.get(client).info?.username, ts: Date.now() }))
     }
   })
-  internals(client)._parser.on('packet', (packet) => {
+  // the parser listener comes with the first message awaiting an ack: until then every packet
+  // would pay for a second 'packet' listener (EventEmitter copies a listener array per emit)
+  const listenForAcks = () => internals(client)._parser.on('packet', (packet) => {
     if ((packet.cmd !== 'puback' && packet.cmd !== 'pubcomp') || packet.messageId === undefined) return
     const sent = awaitingAck?.get(packet.messageId)
     if (!sent || sent.qos !== (packet.cmd === 'puback' ? 1 : 2)) return
