@@ -1,0 +1,78 @@
+// The hand-off format between the broker thread and the delivery worker: every record must
+// come out as the body the broker-thread formatter gives, whatever travels in it.
+import test from 'ava'
+import * as bodies from '../../plugins/webhook/bodies.ts'
+import { ENCODINGS } from '../../plugins/webhook/encoding.mjs'
+import { RecordWriter, recordBody, recordEnd } from '../../plugins/webhook/records.mjs'
+import type { PublishEvent } from '../../sdk/index.ts'
+
+const publish = (overrides: Partial<PublishEvent>): PublishEvent => ({
+  topic: 'webhook/msg/123', payload: Buffer.from('{"temp":21.5}'), qos: 1, retain: false,
+  from: 'sensor-1', fromUsername: 'alice', ts: 1_764_115_200_123, isWill: false, ...overrides
+})
+
+/** Writes `write`'s records, transfers them as the channel does, and reads them back. */
+function roundTrip (write: (writer: RecordWriter) => void): string[] {
+  const writer = new RecordWriter()
+  write(writer)
+  const { buffer, byteLength, count } = writer.take()
+  const copy = structuredClone(buffer, { transfer: [buffer] })
+  const data = Buffer.from(copy, 0, byteLength)
+  const out: string[] = []
+  for (let at = 0; at < data.length;) {
+    const end = recordEnd(data, at)
+    out.push(recordBody(data, at, end))
+    at = end
+  }
+  if (out.length !== count) throw new Error(`wrote ${count} records, read ${out.length}`)
+  return out
+}
+
+const cases: Array<[string, PublishEvent]> = [
+  ['a plain message', publish({})],
+  ['no user name (NanoMQ\'s "undefined")', publish({ fromUsername: undefined })],
+  ['an empty user name, which is not a missing one', publish({ fromUsername: '' })],
+  ['retained QoS 2, empty payload', publish({ qos: 2, retain: true, payload: Buffer.alloc(0) })],
+  ['unicode and JSON specials in topic, ids and payload', publish({
+    topic: 'plant/ä/"quoted"/\\/ü', from: 'dev-\u2603', fromUsername: 'bob\n', payload: Buffer.from('\u0000 "x" \u00e9 \ud83d\ude00')
+  })],
+  ['invalid UTF-8 in the payload', publish({ payload: Buffer.from([0xff, 0xfe, 0x41]) })],
+  ['a large binary payload', publish({ payload: Buffer.from(Array.from({ length: 70_000 }, (_, i) => i % 256)) })]
+]
+
+for (const [name, event] of cases) {
+  test(`a publish record gives the broker thread's body, in every encoding: ${name}`, (t) => {
+    const read = roundTrip((writer) => {
+      for (const encoding of ENCODINGS) writer.publish(event.ts, event.topic, event.retain, event.qos, event.fromUsername, event.from, event.payload, encoding)
+    })
+    t.deepEqual(read, ENCODINGS.map((encoding) => bodies.messagePublish(event, encoding)))
+    for (const body of read) t.notThrows(() => JSON.parse(body))
+  })
+}
+
+test('JSON records and publish records interleave, past the initial buffer size', (t) => {
+  const connack = '{"proto_ver":4,"keepalive":60,"conn_ack":"success","username":"ü","clientid":"c","action":"client_connack"}'
+  const expected: string[] = []
+  const read = roundTrip((writer) => {
+    for (let i = 0; i < 2000; i++) {
+      const event = publish({ topic: `t/${i}`, payload: Buffer.from(`payload ${i}`) })
+      writer.json(connack)
+      writer.publish(event.ts, event.topic, event.retain, event.qos, event.fromUsername, event.from, event.payload, 'plain')
+      expected.push(connack, bodies.messagePublish(event, 'plain'))
+    }
+  })
+  t.is(read.length, 4000)
+  t.deepEqual(read, expected)
+})
+
+test('take() starts a new buffer: records written afterwards are not in the one handed off', (t) => {
+  const writer = new RecordWriter()
+  writer.json('{"a":1}')
+  const first = writer.take()
+  writer.json('{"b":2}')
+  const second = writer.take()
+  t.not(first.buffer, second.buffer)
+  t.is(Buffer.from(first.buffer, 0, first.byteLength).toString('utf8', 5), '{"a":1}')
+  t.is(Buffer.from(second.buffer, 0, second.byteLength).toString('utf8', 5), '{"b":2}')
+  t.is(writer.count, 0)
+})
