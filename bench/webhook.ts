@@ -147,7 +147,7 @@ const fmt = (n: number, digits = 0) => (Number.isFinite(n) ? n.toLocaleString('e
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 const rateOf = (result: ScenarioResult) => result.metrics.find((m) => m.name === 'fan-in QoS 0')?.value ?? Number.NaN
 /** broker process CPU (all its threads) per delivered message: steadier than msg/s on a shared machine */
-const cpuOf = (result: ScenarioResult) => `${fmt(result.metrics.find((m) => m.name.endsWith('broker CPU'))?.value ?? Number.NaN, 1)} µs CPU/msg`
+const cpuOf = (result: ScenarioResult) => `${fmt(result.metrics.find((m) => m.name.endsWith('broker CPU'))?.value ?? Number.NaN, 1)} µs CPU/msg, generator ${fmt(result.generatorCpu, 2)} cores`
 const verdict = (value: number, goal: number) => `${fmt(value, 3)} (goal >= ${goal}: ${value >= goal ? 'met' : 'NOT met'})`
 
 /**

@@ -4,10 +4,11 @@
 // Most events travel as their finished JSON body. message.publish, the one event that can
 // fire for every message, travels as its raw fields (topic, ids, payload bytes): the broker
 // thread pays for a few buffer writes, and the worker builds the JSON, in its own thread,
-// only for the events it sends. Events dropped in front of a dead receiver are never
-// formatted at all.
+// only for the events it sends, straight into the request body (RequestBody). Events
+// dropped in front of a dead receiver are never formatted at all.
 //
 // Plain JavaScript with JSDoc types: the worker runs without tsx (see protocol.ts).
+import { isUtf8 } from 'node:buffer'
 import { ENCODINGS, encodePayload } from './encoding.mjs'
 
 /**
@@ -159,29 +160,165 @@ export function recordEnd (buffer, at) {
   return end + 4 + buffer.readUInt32LE(end)
 }
 
+const QUOTE = 0x22
+const BACKSLASH = 0x5c
+
 /**
- * The JSON body of the record at `at`.
- * @param {Buffer} buffer
- * @param {number} at
+ * Whether bytes[start, end) can stand in a JSON string as they are: no control characters,
+ * quotes or backslashes, and (unless known to be valid) valid UTF-8.
+ * @param {Buffer} bytes
+ * @param {number} start
  * @param {number} end
- * @returns {string}
+ * @param {boolean} knownUtf8 the bytes were encoded from a JS string
  */
-export function recordBody (buffer, at, end) {
-  if (buffer[at] === JSON_TEXT) return buffer.toString('utf8', at + 5, end)
-  const ts = buffer.readDoubleLE(at + 1)
-  const flags = buffer[at + 9]
-  const encoding = ENCODINGS[buffer[at + 10]] ?? 'plain'
-  let field = at + 11
-  /** @returns {string} */
-  const text = () => {
-    const length = buffer.readUInt16LE(field)
-    field += 2 + length
-    return buffer.toString('utf8', field - length, field)
+function jsonSafe (bytes, start, end, knownUtf8) {
+  let ascii = true
+  for (let i = start; i < end; i++) {
+    const byte = bytes[i]
+    if (byte < 0x20 || byte === QUOTE || byte === BACKSLASH) return false
+    if (byte >= 0x80) ascii = false
   }
-  const topic = text()
-  const clientId = text()
-  const username = text()
-  const payload = buffer.subarray(field + 4, end)
-  return publishBody(ts, topic, (flags & RETAIN) !== 0, flags & 3, (flags & HAS_USERNAME) !== 0 ? username : undefined,
-    clientId, encodePayload(payload, encoding))
+  return ascii || knownUtf8 || isUtf8(bytes.subarray(start, end))
+}
+
+const BODY_INITIAL_BYTES = 64 * 1024
+
+/**
+ * Builds request bodies from records in a reused scratch buffer: one event's JSON, or a
+ * batch as a JSON array. For message.publish it writes the bytes the record carries (they
+ * need no escaping in the common case) instead of making strings of them; the result is
+ * byte for byte publishBody's, tested.
+ */
+export class RequestBody {
+  #scratch = Buffer.allocUnsafe(BODY_INITIAL_BYTES)
+  length = 0
+  #batched = false
+  #events = 0
+
+  /** @param {boolean} batched whether the body is a JSON array */
+  start (batched) {
+    this.#batched = batched
+    this.#events = 0
+    this.length = 0
+    if (batched) this.#ascii('[')
+  }
+
+  /** bytes the body has once finished */
+  get finishedLength () {
+    return this.length + (this.#batched ? 1 : 0)
+  }
+
+  /**
+   * Appends the event of the record at buffer[at, end); returns the length before it, for
+   * truncate().
+   * @param {Buffer} buffer
+   * @param {number} at
+   * @param {number} end
+   * @returns {number}
+   */
+  append (buffer, at, end) {
+    const mark = this.length
+    if (this.#events++ > 0) this.#ascii(',')
+    if (buffer[at] === JSON_TEXT) this.#bytes(buffer, at + 5, end)
+    else this.#publish(buffer, at, end)
+    return mark
+  }
+
+  /**
+   * Takes back the events appended after `mark`.
+   * @param {number} mark
+   */
+  truncate (mark) {
+    this.length = mark
+    this.#events--
+  }
+
+  /** @returns {Buffer} the body, in a buffer of its own */
+  finish () {
+    if (this.#batched) this.#ascii(']')
+    return Buffer.from(this.#scratch.subarray(0, this.length))
+  }
+
+  /**
+   * @param {Buffer} buffer
+   * @param {number} at
+   * @param {number} end
+   */
+  #publish (buffer, at, end) {
+    const flags = buffer[at + 9]
+    const encoding = ENCODINGS[buffer[at + 10]] ?? 'plain'
+    const topic = at + 11
+    const clientId = topic + 2 + buffer.readUInt16LE(topic)
+    const username = clientId + 2 + buffer.readUInt16LE(clientId)
+    const payload = username + 2 + buffer.readUInt16LE(username)
+    this.#ascii('{"ts":' + buffer.readDoubleLE(at + 1) + ',"topic":')
+    this.#text(buffer, topic)
+    this.#ascii(',"retain":' + ((flags & RETAIN) !== 0) + ',"qos":' + (flags & 3) + ',"action":"message_publish","from_username":')
+    if ((flags & HAS_USERNAME) !== 0) this.#text(buffer, username)
+    else this.#ascii('"undefined"')
+    this.#ascii(',"from_client_id":')
+    this.#text(buffer, clientId)
+    this.#ascii(',"payload":')
+    const start = payload + 4
+    if (encoding === 'plain' && jsonSafe(buffer, start, end, false)) this.#quoted(buffer, start, end)
+    else this.#string(JSON.stringify(encodePayload(buffer.subarray(start, end), encoding)))
+    this.#ascii('}')
+  }
+
+  /**
+   * A length-prefixed string field of a record, as a JSON string.
+   * @param {Buffer} buffer
+   * @param {number} at
+   */
+  #text (buffer, at) {
+    const start = at + 2
+    const end = start + buffer.readUInt16LE(at)
+    if (jsonSafe(buffer, start, end, true)) this.#quoted(buffer, start, end)
+    else this.#string(JSON.stringify(buffer.toString('utf8', start, end)))
+  }
+
+  /**
+   * @param {Buffer} buffer
+   * @param {number} start
+   * @param {number} end
+   */
+  #quoted (buffer, start, end) {
+    this.#reserve(end - start + 2)
+    const scratch = this.#scratch
+    scratch[this.length] = QUOTE
+    buffer.copy(scratch, this.length + 1, start, end)
+    this.length += end - start + 2
+    scratch[this.length - 1] = QUOTE
+  }
+
+  /**
+   * @param {Buffer} buffer
+   * @param {number} start
+   * @param {number} end
+   */
+  #bytes (buffer, start, end) {
+    this.#reserve(end - start)
+    buffer.copy(this.#scratch, this.length, start, end)
+    this.length += end - start
+  }
+
+  /** @param {string} text only ASCII */
+  #ascii (text) {
+    this.#reserve(text.length)
+    this.length += this.#scratch.write(text, this.length, 'latin1')
+  }
+
+  /** @param {string} text */
+  #string (text) {
+    this.#reserve(text.length * 3)
+    this.length += this.#scratch.write(text, this.length)
+  }
+
+  /** @param {number} bytes */
+  #reserve (bytes) {
+    if (this.length + bytes <= this.#scratch.length) return
+    const grown = Buffer.allocUnsafe(Math.max(this.#scratch.length * 2, this.length + bytes))
+    this.#scratch.copy(grown, 0, 0, this.length)
+    this.#scratch = grown
+  }
 }

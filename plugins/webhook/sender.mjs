@@ -6,7 +6,7 @@
 import { readFileSync } from 'node:fs'
 import { checkServerIdentity } from 'node:tls'
 import { Pool } from 'undici'
-import { recordBody, recordEnd } from './records.mjs'
+import { recordEnd, RequestBody } from './records.mjs'
 import { Signer } from './signing.mjs'
 
 /**
@@ -77,8 +77,6 @@ class Chunk {
     this.at = at
     /** index of the next event (a pair in `bounds`) */
     this.next = 0
-    /** @type {string | undefined} the next event's body, once peeked */
-    this.body = undefined
   }
 
   get remaining () {
@@ -126,19 +124,19 @@ class EventQueue {
   }
 
   /**
-   * The JSON body of the oldest event, which stays queued.
-   * @returns {string}
+   * Appends the oldest event, which stays queued, to `body`; returns the mark to take it
+   * back.
+   * @param {RequestBody} body
+   * @returns {number}
    */
-  peek () {
+  appendOldest (body) {
     const chunk = /** @type {Chunk} */ (this.#chunks.peek())
-    chunk.body ??= recordBody(chunk.data, chunk.bounds[chunk.next * 2], chunk.bounds[chunk.next * 2 + 1])
-    return chunk.body
+    return body.append(chunk.data, chunk.bounds[chunk.next * 2], chunk.bounds[chunk.next * 2 + 1])
   }
 
   /** Removes the oldest event. */
   drop () {
     const chunk = /** @type {Chunk} */ (this.#chunks.peek())
-    chunk.body = undefined
     const start = chunk.bounds[chunk.next * 2]
     const end = chunk.bounds[chunk.next * 2 + 1]
     chunk.next++
@@ -202,6 +200,7 @@ export class Sender {
   #headers = {}
   #signer = new Signer([])
   #queue = new EventQueue()
+  #body = new RequestBody()
   /** @type {Set<Delivery>} */
   #deliveries = new Set()
   /** requests (or batches) under way, against poolSize × pipelining */
@@ -308,11 +307,11 @@ export class Sender {
           break
         }
       }
-      const bodies = this.#take()
-      if (bodies.length === 0) continue
+      const request = this.#take()
+      if (request === undefined) continue
       this.#active++
       this.stats.inflight = this.#active
-      this.#deliver(bodies).finally(() => {
+      this.#deliver(request.body, request.events).finally(() => {
         this.#active--
         this.stats.inflight = this.#active
         this.#changed()
@@ -324,37 +323,35 @@ export class Sender {
     this.stats.bytes = this.#queue.bytes
   }
 
-  /** @returns {string[]} the bodies of the next request; empty when none fitted */
+  /** @returns {{ body: Buffer, events: number } | undefined} the next request; none when no event fitted */
   #take () {
     const { maxEvents, maxBytes } = this.#config.batch
-    /** @type {string[]} */
-    const bodies = []
-    let bytes = 2
-    while (bodies.length < maxEvents && this.#queue.length > 0) {
-      const body = this.#queue.peek()
-      if (body.length > maxBytes) {
+    const body = this.#body
+    body.start(maxEvents > 1)
+    let events = 0
+    while (events < maxEvents && this.#queue.length > 0) {
+      const mark = this.#queue.appendOldest(body)
+      if (body.finishedLength > maxBytes) {
+        body.truncate(mark)
+        if (events > 0) break
         // its record was small enough, its JSON is not (an encoded payload grows)
         this.#queue.drop()
         this.stats.dropped.too_large++
         continue
       }
-      if (bodies.length > 0 && bytes + body.length + 1 > maxBytes) break
       this.#queue.drop()
-      bytes += body.length + 1
-      bodies.push(body)
+      events++
     }
-    return bodies
+    return events === 0 ? undefined : { body: body.finish(), events }
   }
 
   /**
    * One request (one event, or a batch as a JSON array) with its retries. The slot stays
    * taken while waiting to retry, so pool_size = 1 keeps events in order.
-   * @param {readonly string[]} bodies
+   * @param {Buffer} body
+   * @param {number} events
    */
-  async #deliver (bodies) {
-    const batched = this.#config.batch.maxEvents > 1
-    const body = batched ? '[' + bodies.join(',') + ']' : bodies[0]
-    const events = bodies.length
+  async #deliver (body, events) {
     /** @type {Delivery} */
     const delivery = { count: events, lost: false }
     this.#deliveries.add(delivery)
@@ -404,7 +401,7 @@ export class Sender {
   }
 
   /**
-   * @param {string} body
+   * @param {Buffer} body
    * @param {string | undefined} id
    * @param {Delivery} delivery
    * @returns {Promise<Outcome>}

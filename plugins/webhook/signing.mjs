@@ -29,14 +29,14 @@ export class Signer {
   /**
    * The three headers of one attempt.
    * @param {string} id
-   * @param {string} body
+   * @param {string | Buffer} body
    * @param {number} [now]
    * @returns {Record<string, string>}
    */
   headers (id, body, now = Date.now()) {
     const timestamp = String(Math.floor(now / 1000))
-    const content = `${id}.${timestamp}.${body}`
-    const signatures = this.#keys.map((key) => 'v1,' + createHmac('sha256', key).update(content).digest('base64'))
+    const prefix = `${id}.${timestamp}.`
+    const signatures = this.#keys.map((key) => 'v1,' + createHmac('sha256', key).update(prefix).update(body).digest('base64'))
     return { 'webhook-id': id, 'webhook-timestamp': timestamp, 'webhook-signature': signatures.join(' ') }
   }
 }

@@ -3,7 +3,7 @@
 import test from 'ava'
 import * as bodies from '../../plugins/webhook/bodies.ts'
 import { ENCODINGS } from '../../plugins/webhook/encoding.mjs'
-import { RecordWriter, recordBody, recordEnd } from '../../plugins/webhook/records.mjs'
+import { RecordWriter, recordEnd, RequestBody } from '../../plugins/webhook/records.mjs'
 import type { PublishEvent } from '../../sdk/index.ts'
 
 const publish = (overrides: Partial<PublishEvent>): PublishEvent => ({
@@ -11,7 +11,10 @@ const publish = (overrides: Partial<PublishEvent>): PublishEvent => ({
   from: 'sensor-1', fromUsername: 'alice', ts: 1_764_115_200_123, isWill: false, ...overrides
 })
 
-/** Writes `write`'s records, transfers them as the channel does, and reads them back. */
+/**
+ * Writes `write`'s records, transfers them as the channel does, and reads them back: each
+ * as a request of its own, and all of them as one batch.
+ */
 function roundTrip (write: (writer: RecordWriter) => void): string[] {
   const writer = new RecordWriter()
   write(writer)
@@ -19,12 +22,20 @@ function roundTrip (write: (writer: RecordWriter) => void): string[] {
   const copy = structuredClone(buffer, { transfer: [buffer] })
   const data = Buffer.from(copy, 0, byteLength)
   const out: string[] = []
+  const single = new RequestBody()
+  const batch = new RequestBody()
+  batch.start(true)
   for (let at = 0; at < data.length;) {
     const end = recordEnd(data, at)
-    out.push(recordBody(data, at, end))
+    single.start(false)
+    single.append(data, at, end)
+    out.push(single.finish().toString())
+    batch.append(data, at, end)
     at = end
   }
   if (out.length !== count) throw new Error(`wrote ${count} records, read ${out.length}`)
+  const batched = batch.finish().toString()
+  if (batched !== '[' + out.join(',') + ']') throw new Error('the batch is not the array of the single bodies')
   return out
 }
 
@@ -75,4 +86,19 @@ test('take() starts a new buffer: records written afterwards are not in the one 
   t.is(Buffer.from(first.buffer, 0, first.byteLength).toString('utf8', 5), '{"a":1}')
   t.is(Buffer.from(second.buffer, 0, second.byteLength).toString('utf8', 5), '{"b":2}')
   t.is(writer.count, 0)
+})
+
+test('a request body takes back an event that did not fit', (t) => {
+  const writer = new RecordWriter()
+  writer.json('{"a":1}')
+  writer.json('{"b":2}')
+  const { buffer, byteLength } = writer.take()
+  const data = Buffer.from(buffer, 0, byteLength)
+  const body = new RequestBody()
+  body.start(true)
+  body.append(data, 0, recordEnd(data, 0))
+  const mark = body.append(data, recordEnd(data, 0), byteLength)
+  t.is(body.finishedLength, '[{"a":1},{"b":2}]'.length)
+  body.truncate(mark)
+  t.is(body.finish().toString(), '[{"a":1}]')
 })
