@@ -30,9 +30,10 @@ function rejection (code: ConnackRejectCode, message: string): AuthenticateError
   return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError
 }
 
+type AuthDone = (error: AuthenticateError | null, success: boolean | null) => void
+
 export function authenticate (ctx: BridgeContext) {
-  return (client: Client, username: string | undefined, password: Buffer | undefined,
-    done: (error: AuthenticateError | null, success: boolean | null) => void) => {
+  return (client: Client, username: string | undefined, password: Buffer | undefined, done: AuthDone) => {
     const state = ctx.clients.get(client)
     const info = clientInfo(client, state.connect ?? { cmd: 'connect', clientId: client.id, username } as ConnectPacket, state.peer)
     state.info = info
@@ -40,34 +41,37 @@ export function authenticate (ctx: BridgeContext) {
     const limited = ctx.limits.checkConnect({ keepalive: info.keepalive, clientId: info.clientId })
     if (limited) return done(rejection(limited.code, limited.reason), false)
 
-    const decide = (decision: AuthDecision | undefined) => {
-      if (decision?.result === 'allow') {
-        state.superuser = decision.superuser === true
-        return accept()
-      }
-      if (decision?.result === 'deny') {
-        ctx.log.info({ clientId: info.clientId, reason: decision.reason }, 'connect denied')
-        return done(rejection(decision.code ?? 5, decision.reason ?? 'not authorized'), false)
-      }
-      // no plugin decided: the built-in policy
-      if (ctx.config.allowAnonymous) return accept()
-      if (username === undefined) return done(rejection(4, 'anonymous clients are not allowed (allow_anonymous = false)'), false)
-      return done(rejection(5, 'no auth plugin accepted this client (allow_anonymous = false)'), false)
-    }
-
-    const accept = () => {
-      // the old connection with this id is about to be closed by aedes: say why. Not if this
-      // one closed while auth ran: aedes then drops the answer and the old one stays.
-      const previous = connectedClients(ctx.broker)[info.clientId]
-      if (previous && previous !== client && !client.closed) ctx.clients.markCause(previous, 'takeover')
-      done(null, true)
-    }
-
-    if (!isTapped(ctx.hooks.auth)) return decide(undefined)
-    ctx.hooks.auth.promise(Object.freeze({ ...info, password })).then(decide, (err: Error) => {
+    if (!isTapped(ctx.hooks.auth)) return decide(ctx, client, username, undefined, done)
+    ctx.hooks.auth.promise(Object.freeze({ ...info, password })).then((decision) => decide(ctx, client, username, decision, done), (err: Error) => {
       // the isolation layer turns tap failures into denials; reaching here is a host bug
       ctx.log.error({ err }, 'auth hook failed')
       done(rejection(3, 'authentication is unavailable'), false)
     })
   }
+}
+
+// decide and accept are module functions, not closures per CONNECT: under tsx (keepNames)
+// every named closure also costs a defineProperty of its name
+function decide (ctx: BridgeContext, client: Client, username: string | undefined, decision: AuthDecision | undefined, done: AuthDone): void {
+  if (decision?.result === 'allow') {
+    ctx.clients.get(client).superuser = decision.superuser === true
+    return accept(ctx, client, done)
+  }
+  if (decision?.result === 'deny') {
+    ctx.log.info({ clientId: ctx.clients.get(client).info?.clientId, reason: decision.reason }, 'connect denied')
+    return done(rejection(decision.code ?? 5, decision.reason ?? 'not authorized'), false)
+  }
+  // no plugin decided: the built-in policy
+  if (ctx.config.allowAnonymous) return accept(ctx, client, done)
+  if (username === undefined) return done(rejection(4, 'anonymous clients are not allowed (allow_anonymous = false)'), false)
+  return done(rejection(5, 'no auth plugin accepted this client (allow_anonymous = false)'), false)
+}
+
+function accept (ctx: BridgeContext, client: Client, done: AuthDone): void {
+  // the old connection with this id is about to be closed by aedes: say why. Not if this
+  // one closed while auth ran: aedes then drops the answer and the old one stays.
+  const clientId = ctx.clients.get(client).info!.clientId
+  const previous = connectedClients(ctx.broker)[clientId]
+  if (previous && previous !== client && !client.closed) ctx.clients.markCause(previous, 'takeover')
+  done(null, true)
 }

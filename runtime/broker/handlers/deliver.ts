@@ -29,21 +29,29 @@ export function watchDeliveries (ctx: BridgeContext, client: Client): void {
   const { hooks } = ctx
   // created with the first QoS 1/2 delivery that message.acked wants: idle connections hold none
   let awaitingAck: Map<number, Omit<AckedEvent, 'clientId' | 'username' | 'messageId' | 'ts'>> | undefined
-  const publisherName = (from: string | undefined) => {
-    const publisher = from === undefined ? undefined : connectedClients(ctx.broker)[from]
-    return publisher ? ctx.clients.get(publisher).info?.username : undefined
-  }
+  // no named closures per connection here: under tsx (keepNames) each also costs a defineProperty
   watchOutgoingPublishes(client.conn, (packet: OutgoingPublish) => {
     if (packet.topic.startsWith('$SYS/')) return
     const delivered = isTapped(hooks.message.delivered)
     const acked = packet.qos > 0 && packet.messageId !== undefined && isTapped(hooks.message.acked)
     if (!delivered && !acked) return
     const from = packet.clientId
-    const message = { topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, retain: packet.retain, from, fromUsername: publisherName(from) }
+    const message = { topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, retain: packet.retain, from, fromUsername: publisherName(ctx, from) }
     if (acked) {
       if (awaitingAck === undefined) {
         awaitingAck = new Map()
-        listenForAcks()
+        // the parser listener comes with the first message awaiting an ack: until then every
+        // packet would pay for a second 'packet' listener (EventEmitter copies a listener array per emit)
+        internals(client)._parser.on('packet', (ack) => {
+          if ((ack.cmd !== 'puback' && ack.cmd !== 'pubcomp') || ack.messageId === undefined) return
+          const sent = awaitingAck?.get(ack.messageId)
+          if (!sent || sent.qos !== (ack.cmd === 'puback' ? 1 : 2)) return
+          awaitingAck!.delete(ack.messageId)
+          if (!isTapped(hooks.message.acked)) return
+          hooks.message.acked.call(Object.freeze({
+            ...sent, clientId: client.id, username: ctx.clients.get(client).info?.username, messageId: ack.messageId, ts: Date.now()
+          }))
+        })
       }
       awaitingAck.delete(packet.messageId!)
       if (awaitingAck.size >= MAX_AWAITING_ACK) awaitingAck.delete(awaitingAck.keys().next().value!)
@@ -53,16 +61,9 @@ export function watchDeliveries (ctx: BridgeContext, client: Client): void {
       hooks.message.delivered.call(Object.freeze({ ...message, clientId: client.id, username: ctx.clients.get(client).info?.username, ts: Date.now() }))
     }
   })
-  // the parser listener comes with the first message awaiting an ack: until then every packet
-  // would pay for a second 'packet' listener (EventEmitter copies a listener array per emit)
-  const listenForAcks = () => internals(client)._parser.on('packet', (packet) => {
-    if ((packet.cmd !== 'puback' && packet.cmd !== 'pubcomp') || packet.messageId === undefined) return
-    const sent = awaitingAck?.get(packet.messageId)
-    if (!sent || sent.qos !== (packet.cmd === 'puback' ? 1 : 2)) return
-    awaitingAck!.delete(packet.messageId)
-    if (!isTapped(hooks.message.acked)) return
-    hooks.message.acked.call(Object.freeze({
-      ...sent, clientId: client.id, username: ctx.clients.get(client).info?.username, messageId: packet.messageId, ts: Date.now()
-    }))
-  })
+}
+
+function publisherName (ctx: BridgeContext, from: string | undefined): string | undefined {
+  const publisher = from === undefined ? undefined : connectedClients(ctx.broker)[from]
+  return publisher ? ctx.clients.get(publisher).info?.username : undefined
 }
