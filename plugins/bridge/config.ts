@@ -5,25 +5,19 @@
 // `bridge.mqtt.<name>.<key>`, with the same keys. The unnamed form is the bridge `default`.
 import { createHash } from 'node:crypto'
 import { hostname } from 'node:os'
-import { type Conf, isValidTopicFilter, type Static, Type } from '../../sdk/index.ts'
+import { type Conf, isValidTopicFilter, mqttClientSchema, readMqttClient, type Static, Type } from '../../sdk/index.ts'
 
 const QoS = Type.Union([Type.Literal(0), Type.Literal(1), Type.Literal(2)])
 
 export const Bridge = Type.Object({
   /** `default` for NanoMQ's unnamed `bridge.mqtt.*` keys, else the `<name>` of `bridge.mqtt.<name>.*` */
   name: Type.String({ pattern: '^[A-Za-z0-9_-]+$' }),
-  /** `mqtt-tcp://host:port` or `tls+mqtt-tcp://host:port` (also mqtt://, mqtts://) */
-  address: Type.String({ pattern: '^(mqtt-tcp|tls\\+mqtt-tcp|mqtt|mqtts)://' }),
-  /** @default 4 — 3 (MQTT 3.1), 4 (3.1.1) or 5 */
-  protoVer: Type.Union([Type.Literal(3), Type.Literal(4), Type.Literal(5)], { default: 4 }),
-  /** default: `tapmq-bridge-<name>-<hash of host name and data dir>`, stable across restarts */
-  clientId: Type.Optional(Type.String({ minLength: 1 })),
-  /** @default 60 — seconds */
-  keepalive: Type.Integer({ minimum: 0, maximum: 65535, default: 60 }),
-  /** @default true */
-  cleanStart: Type.Boolean({ default: true }),
-  username: Type.Optional(Type.String()),
-  password: Type.Optional(Type.String()),
+  /**
+   * the upstream connection: address (required), protoVer (@default 4), clientId (default:
+   * `tapmq-bridge-<name>-<hash of host name and data dir>`, stable across restarts),
+   * keepalive (@default 60 s), cleanStart (@default true), username, password
+   */
+  ...mqttClientSchema(),
   /** local topic filters whose messages are published upstream */
   forwards: Type.Array(Type.String({ minLength: 1 }), { default: [] }),
   /** upstream subscriptions whose messages are published locally */
@@ -111,13 +105,7 @@ function readBridge (conf: Conf, prefix: string, name: string): Bridge | undefin
   const key = (suffix: string) => prefix + suffix
   const on = conf.bool(key('bridge_mode'), false)
   // read every key even when off, so that typos are reported either way
-  const address = conf.url(key('address'), ['mqtt-tcp', 'tls+mqtt-tcp', 'mqtt', 'mqtts'])
-  const protoVer = Number(conf.oneOf(key('proto_ver'), ['3', '4', '5'], '4')) as 3 | 4 | 5
-  const clientId = conf.string(key('clientid'))
-  const keepalive = seconds(conf, key('keepalive'), 60)
-  const cleanStart = conf.bool(key('clean_start'), true)
-  const username = conf.string(key('username'))
-  const password = conf.string(key('password'))
+  const { address, ...client } = readMqttClient(conf, key)
   const forwards = topicList(conf, key('forwards'))
   const subscriptions = readSubscriptions(conf, key('subscription'))
   const parallel = conf.int(key('parallel'), 2, { min: 1, max: 65535 })
@@ -142,13 +130,8 @@ function readBridge (conf: Conf, prefix: string, name: string): Bridge | undefin
   if (!address) conf.required(key('address'))
   return {
     name,
-    address: address!.href,
-    protoVer,
-    clientId: clientId === '' ? undefined : clientId,
-    keepalive,
-    cleanStart,
-    username,
-    password,
+    address: address!,
+    ...client,
     forwards,
     subscriptions,
     parallel,
@@ -158,15 +141,6 @@ function readBridge (conf: Conf, prefix: string, name: string): Bridge | undefin
     suppressEcho,
     ssl
   }
-}
-
-/** NanoMQ writes `keepalive = 60` (seconds); a duration such as `1m` is read too. */
-function seconds (conf: Conf, key: string, fallback: number): number {
-  const value = conf.string(key)
-  if (value !== undefined && /^\d+$/.test(value)) return conf.int(key, fallback, { min: 0, max: 65535 })
-  const ms = conf.duration(key, fallback * 1000)
-  if (ms % 1000 !== 0 || ms / 1000 > 65535) conf.invalid(key, 'whole seconds from 0 to 65535, e.g. 60')
-  return ms / 1000
 }
 
 /** `topic1/#,topic2/#`: comma separated topic filters, blanks around each trimmed. */

@@ -9,7 +9,7 @@
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
-import { compileTopicFilter, type Counter, type Gauge, type Message, type PluginHost, type QoS } from '../../sdk/index.ts'
+import { compileTopicFilter, type Counter, type Gauge, type Message, mqttClientOptions, type PluginHost, type QoS } from '../../sdk/index.ts'
 import type { Bridge } from './config.ts'
 import type { BridgeQueue } from './queue.ts'
 
@@ -160,26 +160,17 @@ export class BridgeConnection {
     if (this.#closing) return
     const generation = ++this.#generation
     const { config } = this
-    const url = new URL(config.address)
-    const tls = url.protocol === 'tls+mqtt-tcp:' || url.protocol === 'mqtts:'
+    const connect = mqttClientOptions(config, this.clientId)
+    const tls = connect.protocol === 'mqtts'
     this.#setState('connecting')
     const client = mqtt.connect({
-      protocol: tls ? 'mqtts' : 'mqtt',
-      host: url.hostname.replace(/^\[|\]$/g, ''),
-      port: url.port ? Number(url.port) : (tls ? 8883 : 1883),
-      protocolVersion: config.protoVer,
-      protocolId: config.protoVer === 3 ? 'MQIsdp' : 'MQTT',
-      clientId: this.clientId,
-      keepalive: config.keepalive,
-      clean: config.cleanStart,
-      username: config.username,
-      password: config.password,
+      ...connect,
       reconnectPeriod: 0,
       connectTimeout: config.connectTimeout,
       resubscribe: false,
       queueQoSZero: false,
       ...(tls
-        ? { ...this.#tls, rejectUnauthorized: config.ssl.verifyPeer, servername: config.ssl.serverName ?? url.hostname }
+        ? { ...this.#tls, rejectUnauthorized: config.ssl.verifyPeer, servername: config.ssl.serverName ?? new URL(config.address).hostname }
         : {})
     })
     this.#client = client

@@ -3,27 +3,25 @@
 // and `gateway.mqtt.subscription`; its later documentation spells them
 // `gateway.zmq.sub_address`, `gateway.mqtt.pub_topic`/`forward` and `gateway.mqtt.sub_topic`.
 // Both spellings are read here.
-import { type Conf, isValidTopicFilter, type Static, Type } from '../../sdk/index.ts'
+import { type Conf, isValidTopicFilter, mqttClientSchema, readMqttClient, type Static, Type } from '../../sdk/index.ts'
+
+const MqttClient = mqttClientSchema()
 
 const QoS = Type.Union([Type.Literal(0), Type.Literal(1), Type.Literal(2)], { default: 0 })
 
 export const Options = Type.Object({
   mqtt: Type.Object({
     /**
+     * client mode's connection: protoVer (@default 4), clientId (default:
+     * `tapmq-zmq-gateway-<random>`), keepalive (@default 60 s), cleanStart (@default true),
+     * username, password
+     */
+    ...MqttClient,
+    /**
      * the MQTT broker the gateway talks to, as a client (NanoMQ's gateway is a separate
      * process and always does so); absent: this broker itself, in process, without a connection
      */
-    address: Type.Optional(Type.String({ pattern: '^(mqtt-tcp|tls\\+mqtt-tcp|mqtt|mqtts)://' })),
-    /** @default 4 */
-    protoVer: Type.Union([Type.Literal(3), Type.Literal(4), Type.Literal(5)], { default: 4 }),
-    /** default: `tapmq-zmq-gateway-<random>` */
-    clientId: Type.Optional(Type.String({ minLength: 1 })),
-    /** @default 60 — seconds */
-    keepalive: Type.Integer({ minimum: 0, maximum: 65535, default: 60 }),
-    /** @default true */
-    cleanStart: Type.Boolean({ default: true }),
-    username: Type.Optional(Type.String()),
-    password: Type.Optional(Type.String()),
+    address: Type.Optional(MqttClient.address),
     /** @default 1000 — ms between reconnect attempts of the MQTT client */
     reconnectInterval: Type.Integer({ minimum: 1, default: 1000 })
   }, { default: {} }),
@@ -57,7 +55,7 @@ const ZMQ_ENDPOINT = /^(tcp|ipc|inproc|pgm|epgm|ws|wss):\/\/.+/
 
 /** nanomq_gateway.conf → Options. */
 export function parseConf (conf: Conf): Options {
-  const address = conf.url('gateway.mqtt.address', ['mqtt-tcp', 'tls+mqtt-tcp', 'mqtt', 'mqtts'])
+  const client = readMqttClient(conf, (name) => `gateway.mqtt.${name}`)
   const pubTopicKey = pick(conf, 'gateway.mqtt.forward', 'gateway.mqtt.pub_topic')
   const subTopicKey = pick(conf, 'gateway.mqtt.subscription', 'gateway.mqtt.sub_topic', 'gateway.mqtt.subscription.topic')
   // the shipped file has both `subscription.topic` and `subscription`; NanoMQ 0.8 reads only the latter
@@ -73,20 +71,11 @@ export function parseConf (conf: Conf): Options {
     if (!ZMQ_ENDPOINT.test(value)) conf.invalid(key, 'a ZeroMQ endpoint such as tcp://127.0.0.1:5560')
     return value
   }
-  const keepaliveKey = 'gateway.mqtt.keepalive'
-  const keepalive = conf.string(keepaliveKey)?.match(/^\d+$/) ? conf.int(keepaliveKey, 60, { min: 0, max: 65535 }) : conf.duration(keepaliveKey, 60_000) / 1000
-  if (!Number.isInteger(keepalive) || keepalive > 65535) conf.invalid(keepaliveKey, 'whole seconds from 0 to 65535')
   // NanoMQ's parallel sizes its pool of receive contexts; mqtt.js needs none
   conf.int('gateway.mqtt.parallel', 2, { min: 1 })
   return {
     mqtt: {
-      address: address?.href,
-      protoVer: Number(conf.oneOf('gateway.mqtt.proto_ver', ['3', '4', '5'], '4')) as 3 | 4 | 5,
-      clientId: conf.string('gateway.mqtt.clientid') || undefined,
-      keepalive,
-      cleanStart: conf.bool('gateway.mqtt.clean_start', true),
-      username: conf.string('gateway.mqtt.username'),
-      password: conf.string('gateway.mqtt.password'),
+      ...client,
       reconnectInterval: conf.duration('gateway.mqtt.reconnect_interval', 1000)
     },
     pubTopic,

@@ -11,7 +11,7 @@
 // Needs the optional `zeromq` package (v6, prebuilt libzmq inside).
 import { randomBytes } from 'node:crypto'
 import mqtt, { type MqttClient } from 'mqtt'
-import { type Counter, definePlugin, type PluginHealth, type PluginHost } from '../../sdk/index.ts'
+import { type Counter, definePlugin, mqttClientOptions, type PluginHealth, type PluginHost } from '../../sdk/index.ts'
 import { Options, parseConf } from './config.ts'
 
 const PLUGIN_NAME = 'tapmq:zmq-gateway'
@@ -145,19 +145,8 @@ class Gateway {
 
   #client (address: string): MqttSide {
     const { options } = this
-    const url = new URL(address)
-    const tls = url.protocol === 'tls+mqtt-tcp:' || url.protocol === 'mqtts:'
     const client: MqttClient = mqtt.connect({
-      protocol: tls ? 'mqtts' : 'mqtt',
-      host: url.hostname.replace(/^\[|\]$/g, ''),
-      port: url.port ? Number(url.port) : (tls ? 8883 : 1883),
-      protocolVersion: options.mqtt.protoVer,
-      protocolId: options.mqtt.protoVer === 3 ? 'MQIsdp' : 'MQTT',
-      clientId: options.mqtt.clientId ?? `tapmq-zmq-gateway-${randomBytes(4).toString('hex')}`,
-      keepalive: options.mqtt.keepalive,
-      clean: options.mqtt.cleanStart,
-      username: options.mqtt.username,
-      password: options.mqtt.password,
+      ...mqttClientOptions({ ...options.mqtt, address }, options.mqtt.clientId ?? `tapmq-zmq-gateway-${randomBytes(4).toString('hex')}`),
       reconnectPeriod: options.mqtt.reconnectInterval,
       resubscribe: false,
       queueQoSZero: false
