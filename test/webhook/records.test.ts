@@ -48,6 +48,9 @@ const cases: Array<[string, PublishEvent]> = [
     topic: 'plant/ä/"quoted"/\\/ü', from: 'dev-\u2603', fromUsername: 'bob\n', payload: Buffer.from('\u0000 "x" \u00e9 \ud83d\ude00')
   })],
   ['invalid UTF-8 in the payload', publish({ payload: Buffer.from([0xff, 0xfe, 0x41]) })],
+  ['every ASCII byte, then valid multi-byte UTF-8', publish({ payload: Buffer.concat([Buffer.from(Array.from({ length: 128 }, (_, i) => i)), Buffer.from('é€😀')]) })],
+  ['a binary header then zeros (the benchmark\'s payload)', publish({ payload: Buffer.concat([Buffer.from([1, 0, 0, 0, 0x93, 0xb2, 0, 0, 0, 0, 0, 0xc0, 0x5e, 0x1a, 0xfa, 0x41]), Buffer.alloc(48)]) })],
+  ['a time stamp that is not a whole number', publish({ ts: 1_764_115_200_123.5 })],
   ['a large binary payload', publish({ payload: Buffer.from(Array.from({ length: 70_000 }, (_, i) => i % 256)) })]
 ]
 
