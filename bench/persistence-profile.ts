@@ -1,5 +1,5 @@
 // CPU profile of a tapmq broker under the persistent QoS 1 load of bench/persistence.ts:
-//   node --import tsx bench/persistence-profile.ts [embedded|memory] [seconds] > top.txt
+//   node --import tsx bench/persistence-profile.ts [embedded|memory] [seconds] [publishers] [persistent|clean] [commit window] > top.txt
 // Prints the functions with the most self time; the .cpuprofile stays in the printed directory.
 import { mkdtempSync, readdirSync, readFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -8,13 +8,13 @@ import { LoadGenerator } from './lib/generator.ts'
 import { SCENARIOS } from './lib/scenarios.ts'
 import { tapmqTarget } from './lib/targets.ts'
 
-const [store = 'embedded', seconds = '5'] = process.argv.slice(2)
+const [store = 'embedded', seconds = '5', publishers = '10', clean = 'persistent', window] = process.argv.slice(2)
 const dir = mkdtempSync(join(tmpdir(), 'tapmq-prof-'))
-const target = tapmqTarget(`tapmq-${store}`, store, { conf: { persistence: store } })
+const target = tapmqTarget(`tapmq-${store}`, store, { conf: { persistence: store, ...(window ? { 'persistence.commit_window': window } : {}) } })
 const broker = await target.start({ cpu: 0, nodeArgs: ['--cpu-prof', '--cpu-prof-dir', dir] })
 const generator = new LoadGenerator({ cpu: 1 })
 const result = await generator.run('fanin1', broker.address, {
-  ...SCENARIOS.fanin1!.defaults, duration: Number(seconds), warmup: 1, payload: 64, prefix: 'prof', pid: broker.pid, persistent: true
+  ...SCENARIOS.fanin1!.defaults, duration: Number(seconds), warmup: 1, payload: 64, prefix: 'prof', pid: broker.pid, persistent: clean !== 'clean', publishers: Number(publishers)
 })
 await generator.close()
 await broker.stop()

@@ -7,6 +7,7 @@
 //   tapmq-memory     persistence = memory                          (the baseline)
 //   tapmq-embedded   persistence = embedded, persistence.sync = full  (the stock config)
 //   tapmq-normal     persistence = embedded, persistence.sync = normal
+//   tapmq-window     persistence = embedded, sync = full, persistence.commit_window = --window (default 2ms)
 // With --stores, bare aedes 1.2 on each store too (bench/persistence-aedes-server.ts):
 //   aedes-memory, aedes-sqlite (tapmq's store alone), and aedes-level (aedes-persistence-level 9 on
 //   LevelDB, when installed: npm install --no-save aedes-persistence-level@9 level@10, or
@@ -30,12 +31,13 @@ const { values } = parseArgs({
     duration: { type: 'string', default: '5' },
     warmup: { type: 'string', default: '1' },
     stores: { type: 'boolean', default: false },
+    window: { type: 'string', default: '2ms' },
     'no-pin': { type: 'boolean', default: false },
     help: { type: 'boolean', short: 'h' }
   }
 })
 if (values.help) {
-  console.log('usage: node --import tsx bench/persistence.ts [--repeat N] [--duration S] [--warmup S] [--stores] [--no-pin]')
+  console.log('usage: node --import tsx bench/persistence.ts [--repeat N] [--duration S] [--warmup S] [--window 2ms|none] [--stores] [--no-pin]')
   process.exit(0)
 }
 
@@ -103,6 +105,10 @@ const targets: Target[] = [
   tapmqTarget('tapmq-embedded', 'tapmq, persistence = embedded, sync = full', { conf: { persistence: 'embedded', 'persistence.sync': 'full' } }),
   tapmqTarget('tapmq-normal', 'tapmq, persistence = embedded, sync = normal', { conf: { persistence: 'embedded', 'persistence.sync': 'normal' } })
 ]
+if (values.window !== 'none') {
+  targets.push(tapmqTarget('tapmq-window', `tapmq, persistence = embedded, sync = full, commit_window = ${values.window}`,
+    { conf: { persistence: 'embedded', 'persistence.sync': 'full', 'persistence.commit_window': values.window } }))
+}
 if (values.stores) {
   targets.push(storeTarget('memory', 'bare aedes, memory store'), storeTarget('sqlite', 'bare aedes, tapmq SqliteStore (sync full), no ack wrapper'),
     storeTarget('level', 'bare aedes, aedes-persistence-level 9 on level 10'))
@@ -171,6 +177,7 @@ const has = (name: string) => names.includes(name)
 const specs: RatioSpec[] = [
   { of: 'tapmq-embedded', to: 'tapmq-memory', goal: 0.5 },
   { of: 'tapmq-normal', to: 'tapmq-memory', goal: 0.5 },
+  ...(has('tapmq-window') ? [{ of: 'tapmq-window', to: 'tapmq-memory', goal: 0.5 }] : []),
   ...(has('aedes-sqlite') && has('aedes-memory') ? [{ of: 'aedes-sqlite', to: 'aedes-memory' }] : []),
   ...(has('aedes-level') && has('aedes-memory') ? [{ of: 'aedes-level', to: 'aedes-memory' }] : [])
 ]

@@ -11,9 +11,10 @@
 //   - routes a client's QoS 1 PUBLISH from inside authorizePublish, after the plugins
 //     allowed it, and lets aedes go on to its PUBACK once the message's store steps (the
 //     retained copy, then the offline queues: outgoingEnqueueCombi, aedes' last store step
-//     for a message) are committed. Delivery to online subscribers goes on meanwhile, as
-//     it did after aedes' early PUBACK. aedes' own broker.publish call for that packet is
-//     then answered at once;
+//     for a message) are durable: the batch holding them committed (see
+//     SqliteStore.whenEnqueued).
+//     Delivery to online subscribers goes on meanwhile, as it did after aedes' early
+//     PUBACK. aedes' own broker.publish call for that packet is then answered at once;
 //   - ends every other QoS > 0 broker.publish with a commit, so a QoS 2 PUBREC (and the
 //     promise of BrokerView.publish) follows the COMMIT of the retained message, the
 //     offline queues and the QoS 2 dedup entry.
@@ -28,9 +29,10 @@ export interface AckStore {
   readonly pending: boolean
   /** resolves once everything written so far is durable */
   flush (): Promise<void>
-  /** calls `fn` after the offline-queue step of the message with this broker counter */
-  whenEnqueued (brokerCounter: number, fn: () => void): void
-  forgetEnqueued (brokerCounter: number): void
+  /** calls `fn` once the offline-queue step of the message with this broker counter is durable */
+  whenEnqueued (brokerCounter: number, fn: Done): void
+  /** whether the waiter was still registered (the queue step never came) */
+  forgetEnqueued (brokerCounter: number): boolean
 }
 
 export function ackAfterStore (broker: Aedes, store: AckStore): void {
@@ -62,16 +64,19 @@ export function ackAfterStore (broker: Aedes, store: AckStore): void {
     }
     const before = counter.counter
     let mine = -1
+    let finished = false
     publish(packet, client, (err) => {
-      if (mine >= 0) store.forgetEnqueued(mine)
-      // the routing finished (or failed) before the queue step was seen: answer now
+      finished = true
+      // the routing ended (or failed) without the queue step: answer after the commit of what it wrote
+      const unseen = mine < 0 || store.forgetEnqueued(mine)
       if (err) return answer(err)
-      afterCommit(answer)
+      if (unseen) afterCommit(answer)
     })
     // aedes-packet took the next counter value for this message, synchronously
-    if (!answered && counter.counter === before + 1) {
+    if (!finished && counter.counter === before + 1) {
       mine = counter.counter
-      store.whenEnqueued(mine, () => afterCommit(answer))
+      // a retained copy is a write of its own, committed with the batch: wait for that too
+      store.whenEnqueued(mine, (err) => (err ? answer(err) : packet.retain ? afterCommit(answer) : answer()))
     }
   }
 

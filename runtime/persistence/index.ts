@@ -42,18 +42,21 @@ export function createPersistence (config: { persistence: PersistenceConfig, dat
     const redis = createRedisBackend(config.cluster ?? { enable: false, redisUrl: 'redis://127.0.0.1:6379', nodeName: 'tapmq' }, log, metrics, config.aedes?.heartbeatInterval)
     return { aedesOptions: redis.aedesOptions, install: () => {}, recover: async () => {}, open: redis.open, nodes: redis.nodes, close: redis.close }
   }
-  const store = new SqliteStore({ file: join(config.dataDir, PERSISTENCE_FILE), sync: config.persistence.sync })
+  const store = new SqliteStore({ file: join(config.dataDir, PERSISTENCE_FILE), sync: config.persistence.sync, commitWindow: config.persistence.commitWindow })
   store.onError = (err) => log.error({ err, file: store.file }, 'message store commit failed; the writes of this turn are lost')
   return {
     aedesOptions: { persistence: store },
     store,
     install: (broker) => ackAfterStore(broker, store),
     recover: async (broker) => {
-      log.info({ file: store.file, sync: store.sync, ...store.stats() }, 'message store opened')
+      log.info({ file: store.file, sync: store.sync, commitWindow: store.commitWindow, ...store.stats() }, 'message store opened')
       const published = await publishOrphanWills(broker, store)
       if (published > 0) log.info({ wills: published }, 'published the wills of clients that were connected when tapmq last stopped without a shutdown')
     },
-    close: () => store.close()
+    close: async () => {
+      await store.close()
+      log.info({ file: store.file, ...store.counts }, 'message store closed')
+    }
   }
 }
 

@@ -18,5 +18,9 @@ let n = 0
 abstractPersistence({
   test,
   testAsync: true,
-  persistence: () => new SqliteStore({ file: join(dir, `store-${++n}.db`), sync: process.env.STORE_SYNC === 'normal' ? 'normal' : 'full' })
+  persistence: () => new SqliteStore({
+    file: join(dir, `store-${++n}.db`),
+    sync: process.env.STORE_SYNC === 'normal' ? 'normal' : 'full',
+    commitWindow: Number(process.env.STORE_COMMIT_WINDOW ?? 0)
+  })
 })

@@ -1,15 +1,15 @@
 // Runs aedes-persistence's conformance suite (abstract-suite.node.ts, node:test) against
-// the embedded store in a child process, with both sync modes.
+// the embedded store in a child process, with both sync modes and two commit windows.
 import { spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import test from 'ava'
 
 const SUITE = fileURLToPath(new URL('./abstract-suite.node.ts', import.meta.url))
 
-function runSuite (sync: 'full' | 'normal'): Promise<{ code: number | null, output: string }> {
+function runSuite (sync: 'full' | 'normal', commitWindow: number): Promise<{ code: number | null, output: string }> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', '--test-reporter=tap', SUITE], {
-      env: { ...process.env, STORE_SYNC: sync },
+      env: { ...process.env, STORE_SYNC: sync, STORE_COMMIT_WINDOW: String(commitWindow) },
       stdio: ['ignore', 'pipe', 'pipe']
     })
     let output = ''
@@ -24,9 +24,10 @@ function runSuite (sync: 'full' | 'normal'): Promise<{ code: number | null, outp
   })
 }
 
-for (const sync of ['full', 'normal'] as const) {
-  test(`aedes-persistence 11 abstract suite passes on the embedded store (sync = ${sync})`, async (t) => {
-    const { code, output } = await runSuite(sync)
+// sync full with the stock commit window (2 ms), normal committing at the end of each turn
+for (const [sync, commitWindow] of [['full', 2], ['normal', 0]] as const) {
+  test(`aedes-persistence 11 abstract suite passes on the embedded store (sync = ${sync}, commit window ${commitWindow} ms)`, async (t) => {
+    const { code, output } = await runSuite(sync, commitWindow)
     const count = (name: string) => Number(new RegExp(`^# ${name} (\\d+)$`, 'm').exec(output)?.[1] ?? NaN)
     const failures = output.split('\n').filter((line) => line.startsWith('not ok')).join('\n')
     t.is(code, 0, failures || output.slice(-2000))

@@ -161,3 +161,70 @@ for (const qos of [1, 2] as const) {
     }
   })
 }
+
+// Subscribers online while the load runs: their queue rows wait in memory for the batch's
+// commit, and rows a subscriber acknowledges first are never written (sqlite-store.ts).
+// The PUBACK still waits for the batch, so what the publisher saw acknowledged is delivered
+// or on disk.
+for (const silent of [false, true]) {
+  const who = silent ? 'one acknowledging and one that never acknowledges' : 'one acknowledging'
+  test(`QoS 1 to persistent subscribers online (${who}), 100 ms commit window: SIGKILL at the 300th PUBACK loses nothing acknowledged`, async (t) => {
+    // a long window: rows stay in memory long enough for the acknowledging subscriber to take
+    // them back, and for a PUBACK sent before the commit to be caught by the kill
+    const ws = await persistentWorkspace(t, 'persistence.commit_window = 100ms')
+    const first = await startBroker(t, ws)
+    const heard = { acker: new Set<string>(), silent: new Set<string>() }
+    const acker = connect(t, first.url, { clientId: 'live-acker', clean: false }, (_topic, payload) => heard.acker.add(payload.toString()))
+    await acker.connack
+    await acker.client.subscribeAsync({ 'live/#': { qos: 1 } })
+    if (silent) {
+      const quiet = connect(t, first.url, { clientId: 'live-silent', clean: false })
+      await quiet.connack
+      await quiet.client.subscribeAsync({ 'live/#': { qos: 1 } })
+      // mqtt.js sends the PUBACK from handleMessage's callback: never calling it, never acknowledge
+      quiet.client.handleMessage = () => {}
+    }
+
+    const publisher = connect(t, first.url, { clientId: 'live-pub' })
+    await publisher.connack
+    const acked = new Set<string>()
+    let killed: Promise<number | null> | undefined
+    await within(new Promise<void>((resolve) => {
+      let sent = 0
+      const next = () => {
+        if (killed) return
+        const payload = `m-${sent++}`
+        publisher.client.publish('live/x', payload, { qos: 1 }, (err) => {
+          if (err) return
+          acked.add(payload)
+          if (acked.size === 300 && !killed) {
+            killed = first.kill('SIGKILL')
+            resolve()
+          }
+          next()
+        })
+      }
+      for (let i = 0; i < 50; i++) next()
+    }), 'publishing until the 300th PUBACK', WAIT)
+    t.is(await killed, null)
+    publisher.client.end(true)
+    const beforeKill = new Set(heard.acker)
+    t.true(beforeKill.size > 0, 'the online subscriber got messages before the kill')
+
+    const second = await startBroker(t, ws)
+    const after = { acker: new Set<string>(), silent: new Set<string>() }
+    const back = connect(t, second.url, { clientId: 'live-acker', clean: false }, (_topic, payload) => after.acker.add(payload.toString()))
+    t.true((await back.connack).sessionPresent)
+    if (silent) {
+      const quiet = connect(t, second.url, { clientId: 'live-silent', clean: false }, (_topic, payload) => after.silent.add(payload.toString()))
+      t.true((await quiet.connack).sessionPresent)
+    }
+    const missing = () => ({
+      acker: [...acked].filter((p) => !beforeKill.has(p) && !after.acker.has(p)),
+      // it acknowledged nothing: every acknowledged message must come again
+      silent: silent ? [...acked].filter((p) => !after.silent.has(p)) : []
+    })
+    await until(() => missing().acker.length === 0 && missing().silent.length === 0, 'every acknowledged message', WAIT).catch(() => undefined)
+    t.deepEqual(missing(), { acker: [], silent: [] }, `of ${acked.size} acknowledged messages, these were lost`)
+  })
+}

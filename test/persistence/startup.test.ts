@@ -79,16 +79,21 @@ test('an SQLite file that is not a tapmq store is refused, not reused', async (t
   t.regex(err!.message, /not a tapmq message store/)
 })
 
-test('persistence keys: memory by default, embedded with sync full or normal, redis (and implied by cluster.enable)', async (t) => {
+test('persistence keys: memory by default, embedded with sync full or normal and a commit window, redis (and implied by cluster.enable)', async (t) => {
   const dir = await tmpDir(t)
   const conf = async (text: string) => {
     const file = join(dir, `c${Math.random().toString(16).slice(2)}.conf`)
     await writeFile(file, text)
     return file
   }
-  t.deepEqual(loadConfig({ file: await conf(''), env: {} }).broker.persistence, { type: 'memory', sync: 'full' })
+  t.deepEqual(loadConfig({ file: await conf(''), env: {} }).broker.persistence, { type: 'memory', sync: 'full', commitWindow: 0 })
   t.deepEqual(loadConfig({ file: await conf('persistence = embedded\npersistence.sync = normal\n'), env: {} }).broker.persistence,
-    { type: 'embedded', sync: 'normal' })
+    { type: 'embedded', sync: 'normal', commitWindow: 0 })
+  t.deepEqual(loadConfig({ file: await conf('persistence = embedded\npersistence.commit_window = 2ms\n'), env: {} }).broker.persistence,
+    { type: 'embedded', sync: 'full', commitWindow: 2 })
+  t.is(loadConfig({ file: await conf('persistence = embedded\npersistence.commit_window = 10ms\n'), env: {} }).broker.persistence.commitWindow, 10)
+  const tooLong = await conf('persistence.commit_window = 2s\n')
+  t.throws(() => loadConfig({ file: tooLong, env: {} }), { message: `${tooLong}:1: invalid value for persistence.commit_window: "2s" (allowed: a duration from 0ms to 1000ms)` })
   // persistence = redis: test/cluster/
   t.is(loadConfig({ file: await conf('persistence = redis\n'), env: {} }).broker.persistence.type, 'redis')
   t.is(loadConfig({ file: await conf('cluster.enable = true\n'), env: {} }).broker.persistence.type, 'redis')
@@ -100,7 +105,7 @@ test('persistence keys: memory by default, embedded with sync full or normal, re
 
 test('the stock etc/tapmq.conf uses the embedded store in data_dir', (t) => {
   const { broker } = loadConfig({ file: new URL('../../etc/tapmq.conf', import.meta.url).pathname, env: {} })
-  t.deepEqual(broker.persistence, { type: 'embedded', sync: 'full' })
+  t.deepEqual(broker.persistence, { type: 'embedded', sync: 'full', commitWindow: 0 })
 })
 
 test('a graceful stop and start keeps sessions, queues and retained messages', async (t) => {
