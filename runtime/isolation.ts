@@ -18,8 +18,8 @@ export interface TapOwner {
 
 type TapFn = (...args: unknown[]) => unknown
 interface RegisteredTap { name: string, type: string, fn: TapFn, timeout?: number }
-/** A decision tap as the isolation layer leaves it: `decide` answers now, or with a promise. */
-interface DecisionTap extends RegisteredTap { decide?: (args: unknown[]) => unknown }
+/** A decision tap as the isolation layer leaves it: `decide` answers now, or with a promise; `live` while its plugin is enabled. */
+interface DecisionTap extends RegisteredTap { decide?: (args: unknown[]) => unknown, live?: () => boolean }
 
 /** What a failed decision tap answers: auth fails closed with CONNACK 3, authorization denies. */
 function failDecision (hook: string, plugin: string, err: Error): unknown {
@@ -92,7 +92,7 @@ export class HookIsolation {
           return fail(err as Error)
         }
       }
-      return isDecision ? { ...tap, fn: sync, decide: (args) => sync(...args) } as DecisionTap : { ...tap, fn: sync }
+      return isDecision ? { ...tap, fn: sync, decide: (args) => sync(...args), live: () => owner.active } as DecisionTap : { ...tap, fn: sync }
     }
 
     // a tapDecision fn may answer synchronously; a plain promise tap is called as it is
@@ -135,7 +135,10 @@ export class HookIsolation {
             guarded(args).then((result) => callback(null, result))
           }
         }
-    if (isDecision) wrapped.decide = settle
+    if (isDecision) {
+      wrapped.decide = settle
+      wrapped.live = () => owner.active
+    }
     return wrapped
   }
 }
@@ -165,4 +168,19 @@ function decideFrom<Req, Res> (hook: DecisionHookLike<Req, Res>, args: [Req], fi
     if (answer !== undefined) return answer as Res
   }
   return undefined as Res
+}
+
+/**
+ * The hook's only live tap (taps of disabled or replaced plugin instances answer nothing), or
+ * undefined when there are none or several. An answer that tap allowed the broker to
+ * remember stays valid only while this returns the same tap.
+ */
+export function soleLiveTap (hook: { readonly taps: readonly object[] }): object | undefined {
+  let sole: object | undefined
+  for (const tap of hook.taps as readonly DecisionTap[]) {
+    if (tap.live?.() === false) continue
+    if (sole !== undefined || tap.live === undefined) return undefined
+    sole = tap
+  }
+  return sole
 }

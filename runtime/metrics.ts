@@ -54,11 +54,15 @@ function createPluginMetrics (registry: Registry, prefix: string): PluginMetrics
   return {
     counter (name, help) {
       return once(name, () => {
-        const prom = new PromCounter({ name: prefix + metricName(name), help, registers: [registry] })
         let value = 0
+        // a plain number on the hot path (prom-client's inc allocates); the registry reads it when scraped
+        new PromCounter({ name: prefix + metricName(name), help, registers: [registry], collect () { this.reset(); this.inc(value) } })
         values.set(name, () => value)
         return {
-          inc (n = 1) { value += n; prom.inc(n) },
+          inc (n = 1) {
+            if (!(n >= 0)) throw new TypeError(`counter ${name} can only go up (inc(${n}))`)
+            value += n
+          },
           get value () { return value }
         }
       })

@@ -185,11 +185,16 @@ export interface AuthorizeRequest {
   readonly superuser: boolean
 }
 
-/** `undefined` (or `ignore`) passes to the next plugin; if none decides, access is allowed. */
+/**
+ * `undefined` (or `ignore`) passes to the next plugin; if none decides, access is allowed.
+ * `rememberMs` (publish only): the broker may give the same answer to the same connection's
+ * PUBLISHes with the same topic and QoS for this long without asking again, as long as the
+ * answering plugin is the only `authorize.publish` tap and stays enabled.
+ */
 export type AuthorizeDecision =
-  | { readonly result: 'allow' }
+  | { readonly result: 'allow', readonly rememberMs?: number }
   /** `disconnect` closes the publisher's connection instead of dropping the one message */
-  | { readonly result: 'deny', readonly reason?: string, readonly disconnect?: boolean }
+  | { readonly result: 'deny', readonly reason?: string, readonly disconnect?: boolean, readonly rememberMs?: number }
   | { readonly result: 'ignore' }
 
 export interface Message {

@@ -82,7 +82,7 @@ export class DecisionCache {
   /** When the cached answer under `key` expires (Date.now() based), or 0 when none is cached. */
   expiresAt (key: string): number {
     const remaining = this.#lru.getRemainingTTL(key)
-    return remaining > 0 ? Date.now() + remaining : 0
+    return remaining > 0 ? Date.now() + Math.floor(remaining) : 0
   }
 
   clear (): void {
@@ -116,6 +116,11 @@ export class ConnectionAnswers {
   get (client: object, slot: number, topic: string, now: number): Verdict | undefined {
     const known = this.#byClient.get(client)?.[slot]?.get(topic)
     return known !== undefined && known.expires > now ? known.verdict : undefined
+  }
+
+  /** When the known answer expires (Date.now() based), or 0. */
+  expiresAt (client: object, slot: number, topic: string): number {
+    return this.#byClient.get(client)?.[slot]?.get(topic)?.expires ?? 0
   }
 
   set (client: object, slot: number, topic: string, verdict: Verdict, expires: number): void {

@@ -171,9 +171,12 @@ class HttpAuth {
   }
 
   #aclDecision (verdict: Verdict, request: AuthorizeRequest): AuthorizeDecision {
-    if (verdict.result === 'allow') return ALLOW
     if (verdict.result === 'ignore') return IGNORE
-    return { result: 'deny', reason: verdict.reason, disconnect: request.access === 'publish' && this.options.aclDenyAction === 'disconnect' }
+    // a cached publish answer may be remembered by the broker for as long as the cache keeps it
+    const rememberMs = request.access === 'publish' && this.#known ? this.#known.expiresAt(request.client, ConnectionAnswers.slot('publish', request.qos), request.topic) - Date.now() : 0
+    if (verdict.result === 'allow') return rememberMs > 0 ? { result: 'allow', rememberMs } : ALLOW
+    const disconnect = request.access === 'publish' && this.options.aclDenyAction === 'disconnect'
+    return rememberMs > 0 ? { result: 'deny', reason: verdict.reason, disconnect, rememberMs } : { result: 'deny', reason: verdict.reason, disconnect }
   }
 
   #aclFailed (request: AuthorizeRequest, err: unknown): AuthorizeDecision {

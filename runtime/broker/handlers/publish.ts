@@ -6,7 +6,8 @@ import { isThenable } from '../../../sdk/decisions.ts'
 import type { AuthorizeDecision, DropReason, Message, PublishControl, PublishEvent, QoS } from '../../../sdk/events.ts'
 import { isValidTopicFilter } from '../../../sdk/topic.ts'
 import { isTapped } from '../../hooks.ts'
-import { runDecision } from '../../isolation.ts'
+import { runDecision, soleLiveTap } from '../../isolation.ts'
+import { RememberedDecisions } from '../remembered.ts'
 import type { BridgeContext } from '../context.ts'
 
 type Done = (error?: Error | null) => void
@@ -91,6 +92,7 @@ export function authorizePublish (ctx: BridgeContext) {
     done(null)
   }
 
+  const remembered = new RememberedDecisions()
   const decided = (client: Client, packet: PublishPacket, isWill: boolean, decision: AuthorizeDecision | undefined, done: Done) => {
     if (decision?.result !== 'deny') return observe(client, packet, isWill, done)
     if (decision.disconnect) {
@@ -109,11 +111,23 @@ export function authorizePublish (ctx: BridgeContext) {
     const isWill = packet === (client as Client & { will?: unknown }).will
     const state = ctx.clients.get(client)
     if (state.superuser || !state.info || !isTapped(hooks.authorize.publish)) return observe(client, packet, isWill, done)
+    // an answer the only ACL plugin let us remember: no plugin call at all
+    const sole = soleLiveTap(hooks.authorize.publish)
+    if (sole !== undefined) {
+      const known = remembered.get(client, packet.qos, packet.topic, sole)
+      if (known !== undefined) return decided(client, packet, isWill, known, done)
+    }
     // synchronous when every ACL tap answers at once (a cache hit): no promise and no closure per PUBLISH
     const decision = runDecision(hooks.authorize.publish, Object.freeze({
       access: 'publish', topic: packet.topic, qos: packet.qos as QoS, client: state.info, superuser: false
     } as const))
-    if (!isThenable(decision)) return decided(client, packet, isWill, decision, done)
-    decision.then((answer) => decided(client, packet, isWill, answer, done), (err: Error) => drop(client, packet, 'not_authorized', err.message, done))
+    if (!isThenable(decision)) {
+      if (sole !== undefined) remembered.remember(client, packet.qos, packet.topic, decision, sole)
+      return decided(client, packet, isWill, decision, done)
+    }
+    decision.then((answer) => {
+      if (sole !== undefined) remembered.remember(client, packet.qos, packet.topic, answer, sole)
+      decided(client, packet, isWill, answer, done)
+    }, (err: Error) => drop(client, packet, 'not_authorized', err.message, done))
   }
 }
