@@ -61,6 +61,8 @@ export interface ScenarioParams {
   readonly persistent?: boolean
   /** where the publishers of the flow scenarios connect (default: the scenario's address; bench/cluster.ts: another node) */
   readonly publishAddress?: Address
+  /** connect scenario: seconds to keep the clients connected after the last CONNACK, before closing them */
+  readonly hold?: number
 }
 
 export interface ScenarioDefinition {
@@ -501,7 +503,7 @@ async function connectStorm (address: Address, params: ScenarioParams): Promise<
   const count = params.clients ?? 2000
   const concurrency = params.concurrency ?? 64
   if (params.warmup > 0) {
-    // the same storm, smaller and unmeasured, then closed: what is measured is the steady state
+    // the same storm, unmeasured, then closed: what is measured is the steady state
     const warm = await connectMany(address, { ...params, prefix: `${params.prefix}-w` }, Math.min(count, CONNECT_WARMUP_CLIENTS), concurrency, 60)
     await closeAll(warm.clients)
     await sleep(200)
@@ -510,7 +512,9 @@ async function connectStorm (address: Address, params: ScenarioParams): Promise<
   cpu.start()
   const storm = await connectMany(address, params, count, concurrency, 60)
   cpu.stop()
+  const connectedAt = Date.now()
   try {
+    if (params.hold) await sleep(params.hold * 1000)
     const sorted = storm.connack.filter((v) => !Number.isNaN(v)).sort()
     return {
       metrics: [
@@ -522,7 +526,8 @@ async function connectStorm (address: Address, params: ScenarioParams): Promise<
       generatorCpu: cpu.generator,
       brokerCpu: cpu.broker,
       generatorBound: cpu.generator > GENERATOR_BOUND,
-      notes: { clients: count, concurrency, warmupClients: params.warmup > 0 ? Math.min(count, CONNECT_WARMUP_CLIENTS) : 0 },
+      // wall clock (Date.now() ms) of the last CONNACK; the clients close after `hold` seconds
+      notes: { clients: count, concurrency, warmupClients: params.warmup > 0 ? Math.min(count, CONNECT_WARMUP_CLIENTS) : 0, connectedAt },
       ...invalidity([[storm.failures > 0, `${storm.failures} of ${count} connects failed (${storm.firstError})`]])
     }
   } finally {
