@@ -310,7 +310,13 @@ export class SqliteStore {
    */
   readonly #pendingRows = new Map<number, PendingRow>()
   /** client, broker id and counter of a pending row -> its id (what outRowByBroker finds in the file) */
-  readonly #pendingByKey = new Map<string, number>()
+  #pendingByKey = new Map<string, number>()
+  /**
+   * the same for the rows the last insert wrote: aedes delivers a message to an online
+   * subscriber right after the batch that queued it (outgoingUpdate), and this saves the
+   * SELECT that would find its row. Replaced at every insert, emptied as it is used.
+   */
+  #writtenByKey = new Map<string, number>()
   /** messages of this batch whose durability someone waits for */
   #tracks: Track[] = []
   /** the id of the next queue row */
@@ -448,7 +454,8 @@ export class SqliteStore {
     }
     this.counts.rowsWritten += this.#pendingRows.size
     this.#pendingRows.clear()
-    this.#pendingByKey.clear()
+    this.#writtenByKey = this.#pendingByKey
+    this.#pendingByKey = new Map()
   }
 
   /** Before a statement that must see every queued row: inserts the pending ones (not yet committed). */
@@ -535,6 +542,7 @@ export class SqliteStore {
     this.#unschedule()
     this.#pendingRows.clear()
     this.#pendingByKey.clear()
+    this.#writtenByKey.clear()
     const batch = this.#batch
     const tracks = this.#tracks
     this.#batch = undefined
@@ -714,8 +722,13 @@ export class SqliteStore {
   async outgoingUpdate (client: ClientRef, packet: StoredPacket): Promise<void> {
     if (packet.qos === 1 && packet.cmd === 'publish' && packet.brokerId !== undefined && typeof packet.messageId === 'number') {
       this.#live()
-      const rowId = (this.#pendingByKey.size > 0 ? this.#pendingByKey.get(rowKey(client.id, packet.brokerId, packet.brokerCounter)) : undefined) ??
-        this.#sql.outRowByBroker.get(client.id, packet.brokerId, id(packet.brokerCounter))?.id
+      let rowId: number | undefined
+      if (this.#pendingByKey.size > 0 || this.#writtenByKey.size > 0) {
+        const key = rowKey(client.id, packet.brokerId, packet.brokerCounter)
+        rowId = this.#pendingByKey.get(key)
+        if (rowId === undefined && (rowId = this.#writtenByKey.get(key)) !== undefined) this.#writtenByKey.delete(key)
+      }
+      rowId ??= this.#sql.outRowByBroker.get(client.id, packet.brokerId, id(packet.brokerCounter))?.id
       if (rowId !== undefined) {
         let ids = this.#inflight.get(client.id)
         if (!ids) this.#inflight.set(client.id, ids = new Map())
