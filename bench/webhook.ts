@@ -1,15 +1,17 @@
 // WebHook benchmark, run by hand (never by npm test):
 //
-//   node --import tsx bench/webhook.ts [--duration 5] [--quick] [--nice N] [--profile DIR]
+//   node --import tsx bench/webhook.ts [--duration 5] [--repeat 3] [--batch 100] [--quick] [--nice N] [--profile DIR]
 //
-// --nice sets web.hook.worker_nice (default: the plugin's default). --profile writes the
-// brokers' V8 CPU profiles (every thread) to DIR; `node --import tsx bench/profile.ts DIR` sums them.
+// --repeat: rounds of (1)/(2), the targets alternating, medians reported. --batch: events per
+// request of the batched target. --nice sets web.hook.worker_nice (default: the plugin's
+// default). --profile writes the brokers' V8 CPU profiles (every thread) to DIR;
+// `node --import tsx bench/profile.ts DIR` sums them.
 //
 // (1) Cost on MQTT: fan-in QoS 0 (10 publishers -> 1 subscriber, 64 B) through tapmq with the
 //     webhook on and a rule matching every message, against a fast local receiver, vs the
 //     same broker with the webhook off. Goal: >= 0.90. Unbatched and batched are both shown.
 // (2) Isolation: the same with a receiver that accepts connections and never answers.
-//     Goal: >= 0.95 (first round), and broker RSS flat over five rounds on one broker.
+//     Goal: >= 0.95, and broker RSS flat over five rounds on one broker.
 // (3) Delivery rate: events/s reaching the receiver vs the publish rate: unbatched at a
 //     fixed 10,000 msg/s (goal: keeps up, no drops), batched at the full fan-in QoS 0 rate
 //     (goal: keeps up).
@@ -25,12 +27,21 @@ import { parseArgs } from 'node:util'
 import { freePort, LoadGenerator, machineInfo, processRssKb, type RunningTarget, type ScenarioResult, tapmqTarget } from './lib/index.ts'
 
 const { values: args } = parseArgs({
-  options: { duration: { type: 'string', default: '5' }, quick: { type: 'boolean', default: false }, nice: { type: 'string' }, profile: { type: 'string' } }
+  options: {
+    duration: { type: 'string', default: '5' },
+    quick: { type: 'boolean', default: false },
+    repeat: { type: 'string', default: '3' },
+    batch: { type: 'string', default: '100' },
+    nice: { type: 'string' },
+    profile: { type: 'string' }
+  }
 })
 const DURATION = args.quick ? 2 : Math.max(1, Number(args.duration))
 const WARMUP = 1
 const FIXED_RATE = 10_000
 const SILENT_ROUNDS = args.quick ? 2 : 5
+const REPEAT = args.quick ? 1 : Math.max(1, Number(args.repeat))
+const BATCH_EVENTS = Math.max(2, Number(args.batch))
 
 // ---- receivers --------------------------------------------------------------------------
 
@@ -214,61 +225,84 @@ async function measure (bench: BenchTarget, scenario: string, params: Record<str
 const mb = (kb: number) => fmt(kb / 1024, 1)
 const dropsOf = (c: Record<string, number>) => `dropped ${fmt(c.dropped_total ?? 0)} (queue full ${fmt(c.dropped_queue_full_total ?? 0)})`
 
+const median = (values: number[]) => {
+  const sorted = values.filter(Number.isFinite).sort((a, b) => a - b)
+  return sorted.length === 0 ? Number.NaN : sorted[Math.floor((sorted.length - 1) / 2)]!
+}
+type Measured = Awaited<ReturnType<typeof measure>>
+/** the run whose MQTT rate is the median of `runs` (its counters and CPU go with it) */
+const medianRun = (runs: Measured[]) => {
+  const rate = median(runs.map((run) => rateOf(run.result)))
+  return runs.find((run) => rateOf(run.result) === rate) ?? runs[0]!
+}
+
 try {
   const off = await target('webhook-off', undefined)
   const on = await target('webhook-on', fast.url)
-  const batched = await target('webhook-batched', fast.url, ['web.hook.batch.max_events = 100', 'web.hook.batch.max_delay = 50ms'])
+  const batched = await target('webhook-batched', fast.url, [`web.hook.batch.max_events = ${BATCH_EVENTS}`, 'web.hook.batch.max_delay = 50ms'])
   const hanging = await target('webhook-silent', silent.url, ['web.hook.request_timeout = 60s'])
 
-  console.log('\n(1)/(2) fan-in QoS 0, 10 publishers -> 1 subscriber, 64 B: MQTT msg/s delivered')
-  const baseline = await measure(off, 'fanin0')
-  console.log(`  webhook off                     ${fmt(rateOf(baseline.result))} msg/s, ${cpuOf(baseline.result)}${baseline.result.valid ? '' : ` (invalid: ${baseline.result.invalidReason})`}; ` +
-    `broker RSS ${mb(baseline.rssBefore)} MB before, ${mb(baseline.rssAfter)} MB after`)
-
-  fast.reset()
-  let window = windowCounter(fast)
-  const unbatched = await measure(on, 'fanin0', {}, () => window.begin())
-  window.cancel()
-  const unbatchedEvents = window.perSecond()
-  console.log(`  webhook on, unbatched           ${fmt(rateOf(unbatched.result))} msg/s, ${cpuOf(unbatched.result)}; receiver got ${fmt(unbatchedEvents)} events/s; ` +
-    `matched ${fmt(unbatched.counters.matched_total ?? Number.NaN)}, sent ${fmt(unbatched.counters.sent_total ?? Number.NaN)}, ${dropsOf(unbatched.counters)}`)
-
-  fast.reset()
-  window = windowCounter(fast)
-  const batch = await measure(batched, 'fanin0', {}, () => window.begin())
-  window.cancel()
-  const batchedEvents = window.perSecond()
-  console.log(`  webhook on, batched (100/50 ms) ${fmt(rateOf(batch.result))} msg/s, ${cpuOf(batch.result)}; receiver got ${fmt(batchedEvents)} events/s in ${fmt(fast.requests)} requests; ` +
-    `matched ${fmt(batch.counters.matched_total ?? Number.NaN)}, sent ${fmt(batch.counters.sent_total ?? Number.NaN)}, ${dropsOf(batch.counters)}`)
+  console.log(`\n(1)/(2) fan-in QoS 0, 10 publishers -> 1 subscriber, 64 B: MQTT msg/s delivered; ${REPEAT} rounds, targets alternating, medians`)
+  const runs: Record<'off' | 'unbatched' | 'batched' | 'silent', Measured[]> = { off: [], unbatched: [], batched: [], silent: [] }
+  const events: Record<'unbatched' | 'batched', number[]> = { unbatched: [], batched: [] }
+  const requests: number[] = []
+  for (let round = 0; round < REPEAT; round++) {
+    // the order rotates, so that no target always runs first or last
+    const order = (['off', 'unbatched', 'batched', 'silent'] as const).map((_, i, all) => all[(i + round) % all.length]!)
+    for (const name of order) {
+      if (name === 'off') runs.off.push(await measure(off, 'fanin0'))
+      else if (name === 'silent') runs.silent.push(await measure(hanging, 'fanin0'))
+      else {
+        fast.reset()
+        const window = windowCounter(fast)
+        runs[name].push(await measure(name === 'unbatched' ? on : batched, 'fanin0', {}, () => window.begin()))
+        window.cancel()
+        events[name].push(window.perSecond())
+        if (name === 'batched') requests.push(fast.requests)
+      }
+      const run = runs[name].at(-1)!
+      console.log(`  round ${round + 1} ${name.padEnd(10)} ${fmt(rateOf(run.result))} msg/s, ${cpuOf(run.result)}${run.result.valid ? '' : ` (invalid: ${run.result.invalidReason})`}` +
+        (name === 'off' ? '' : `; matched ${fmt(run.counters.matched_total ?? Number.NaN)}, sent ${fmt(run.counters.sent_total ?? Number.NaN)}, ${dropsOf(run.counters)}`))
+    }
+  }
+  const baseline = medianRun(runs.off)
+  const unbatched = medianRun(runs.unbatched)
+  const batch = medianRun(runs.batched)
+  console.log('  medians:')
+  console.log(`    webhook off                     ${fmt(rateOf(baseline.result))} msg/s, ${cpuOf(baseline.result)}`)
+  console.log(`    webhook on, unbatched           ${fmt(median(runs.unbatched.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(unbatched.result)}; receiver got ${fmt(median(events.unbatched))} events/s`)
+  console.log(`    webhook on, batched (${BATCH_EVENTS}/50 ms) ${fmt(median(runs.batched.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(batch.result)}; receiver got ${fmt(median(events.batched))} events/s in ${fmt(median(requests))} requests`)
+  console.log(`    webhook on, receiver silent     ${fmt(median(runs.silent.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(medianRun(runs.silent).result)}`)
 
   // several rounds on one broker: RSS after each shows whether memory keeps growing
   const silentRun = await measure(hanging, 'fanin0', {}, undefined, SILENT_ROUNDS)
-  console.log(`  webhook on, receiver silent     ${fmt(rateOf(silentRun.result))} msg/s, ${cpuOf(silentRun.result)} (rounds: ${silentRun.results.map((r) => fmt(rateOf(r))).join(', ')}); ` +
+  console.log(`\n(2) memory: ${SILENT_ROUNDS} rounds on one broker, receiver silent: ${silentRun.results.map((r) => fmt(rateOf(r))).join(', ')} msg/s; ` +
     `${fmt(silentRun.counters.matched_total ?? Number.NaN)} events, queue depth ${fmt(silentRun.counters.queue_depth ?? Number.NaN)}, ${dropsOf(silentRun.counters)}; ` +
     `receiver saw ${silent.requests} requests, answered none`)
-  console.log(`                                  broker RSS before and after each round: ${silentRun.rss.map(mb).join(' -> ')} MB`)
+  console.log(`    broker RSS before and after each round: ${silentRun.rss.map(mb).join(' -> ')} MB`)
 
   console.log(`\n(3) unbatched delivery at a fixed ${fmt(FIXED_RATE)} msg/s (1 publisher -> 1 subscriber, QoS 0, 64 B)`)
   fast.reset()
-  window = windowCounter(fast)
+  const window = windowCounter(fast)
   const fixed = await measure(on, 'latency0', { rate: FIXED_RATE, publishers: 1 }, () => window.begin())
   window.cancel()
   const fixedEvents = window.perSecond()
-  console.log(`  receiver got ${fmt(fixedEvents)} events/s; matched ${fmt(fixed.counters.matched_total ?? Number.NaN)}, sent ${fmt(fixed.counters.sent_total ?? Number.NaN)}, ` +
+  console.log(`    receiver got ${fmt(fixedEvents)} events/s; matched ${fmt(fixed.counters.matched_total ?? Number.NaN)}, sent ${fmt(fixed.counters.sent_total ?? Number.NaN)}, ` +
     `${dropsOf(fixed.counters)}; MQTT p50 ${fmt(fixed.result.metrics.find((m) => m.name.endsWith('p50'))?.value ?? Number.NaN, 1)} ms`)
 
   const base = rateOf(baseline.result)
-  console.log('\nratios (same invocation)')
-  console.log(`  (1) webhook on (unbatched) / off:   ${verdict(rateOf(unbatched.result) / base, 0.9)}`)
-  console.log(`  (1) webhook on (batched) / off:     ${verdict(rateOf(batch.result) / base, 0.9)}`)
-  console.log(`  (2) receiver silent / off:          ${verdict(rateOf(silentRun.result) / base, 0.95)}; RSS after the last round / after the first ${fmt(silentRun.rssAfter / silentRun.rss[1]!, 2)}`)
+  const ratio = (name: 'unbatched' | 'batched' | 'silent') => median(runs[name].map((r) => rateOf(r.result))) / base
+  console.log('\nratios (same invocation, medians)')
+  console.log(`  (1) webhook on (unbatched) / off:   ${verdict(ratio('unbatched'), 0.9)}`)
+  console.log(`  (1) webhook on (batched) / off:     ${verdict(ratio('batched'), 0.9)}`)
+  console.log(`  (2) receiver silent / off:          ${verdict(ratio('silent'), 0.95)}; RSS after the last round / after the first ${fmt(silentRun.rssAfter / silentRun.rss[1]!, 2)}`)
   // "keeps up": every matched event reached the receiver by the end of the run, none dropped
   // (the events/s figures above come from a timed window, so they are approximate)
   const delivered = (c: Record<string, number>) => (c.sent_total ?? 0) / (c.matched_total ?? Number.NaN)
   console.log(`  (3) unbatched at ${fmt(FIXED_RATE)} msg/s, delivered / matched: ${verdict(delivered(fixed.counters), 1)}; dropped ${fmt(fixed.counters.dropped_total ?? Number.NaN)}; ` +
     `receiver events/s / publish rate ${fmt(fixedEvents / FIXED_RATE, 3)}`)
-  console.log(`  (3) batched at full rate, delivered / matched: ${verdict(delivered(batch.counters), 1)}; dropped ${fmt(batch.counters.dropped_total ?? Number.NaN)}; ` +
-    `receiver events/s / MQTT msg/s ${fmt(batchedEvents / rateOf(batch.result), 3)}`)
+  console.log(`  (3) batched at full rate, delivered / matched (median run): ${verdict(delivered(batch.counters), 1)}; dropped ${fmt(batch.counters.dropped_total ?? Number.NaN)}; ` +
+    `receiver events/s / MQTT msg/s ${fmt(median(events.batched) / median(runs.batched.map((r) => rateOf(r.result))), 3)}`)
   console.log(`\ntotal ${fmt((Date.now() - started) / 1000, 1)} s`)
 } finally {
   await running?.stop().catch(() => {})
