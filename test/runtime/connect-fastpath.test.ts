@@ -75,6 +75,14 @@ test('$SYS new/disconnect client notices: skipped while no one listens, delivere
   device.end()
   await within(until(() => notices.includes('disconnect/clients device'), 'the disconnect notice'), 'the notices')
   t.true(notices.includes('new/clients device'))
+
+  // once nobody listens again, the notices stop again
+  await watcher.unsubscribeAsync([`$SYS/${id}/new/clients`, '$SYS/+/disconnect/clients'])
+  emitted.length = 0
+  const later = await connectClient(t, broker.url, { clientId: 'later' })
+  later.end()
+  await until(() => broker.tapmq.broker.connectedClients === 1, 'later to leave')
+  t.deepEqual(emitted.filter((topic) => topic.startsWith('$SYS/') && topic.endsWith('/clients')), [], 'no notice routed after the unsubscribe')
 })
 
 test('in a cluster every notice goes out: publish is left as aedes has it', async (t) => {

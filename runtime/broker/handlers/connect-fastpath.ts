@@ -58,9 +58,14 @@ export function installConnackWriter (): void {
   exported.writeToStream = writeConnackOnce
 }
 
-/** What of mqemitter (aedes' default `mq`) the presence check reads. */
+/** What of mqemitter (aedes' default `mq`) the presence check reads: its Qlobber. */
+interface Matcher {
+  match (topic: string): Array<(...args: unknown[]) => unknown>
+  add (...args: unknown[]): unknown
+  remove (...args: unknown[]): unknown
+}
 interface LocalEmitter {
-  _matcher?: { match (topic: string): Array<(...args: unknown[]) => unknown> }
+  _matcher?: Matcher
 }
 
 /** aedes' own listener on `$SYS/+/new/clients` (aedes.js), which acts only on notices from other brokers */
@@ -77,13 +82,37 @@ type Publish = (packet: { topic: string }, client?: unknown, done?: Done) => voi
 export function skipUnwatchedClientNotices (broker: Aedes, shared: boolean): void {
   if (shared) return
   const matcher = (broker as unknown as { mq: LocalEmitter }).mq._matcher
-  if (typeof matcher?.match !== 'function') return
+  if (typeof matcher?.match !== 'function' || typeof matcher.add !== 'function' || typeof matcher.remove !== 'function') return
   const newClients = `$SYS/${broker.id}/new/clients`
   const goneClients = `$SYS/${broker.id}/disconnect/clients`
-  const watched = (topic: string) => {
+  // a topic match per CONNECT costs about what the notice itself costs: the answers are kept
+  // until the subscriptions change (every subscribe and unsubscribe goes through the matcher)
+  let generation = 0
+  let answered = -1
+  let newWatched = true
+  let goneWatched = true
+  const add = matcher.add
+  const remove = matcher.remove
+  matcher.add = function (this: Matcher, ...args: unknown[]) {
+    generation++
+    return add.apply(this, args)
+  }
+  matcher.remove = function (this: Matcher, ...args: unknown[]) {
+    generation++
+    return remove.apply(this, args)
+  }
+  const listened = (topic: string) => {
     const listeners = matcher.match(topic)
     for (let i = 0; i < listeners.length; i++) if (listeners[i].name !== AEDES_TAKEOVER_LISTENER) return true
     return false
+  }
+  const watched = (topic: string) => {
+    if (answered !== generation) {
+      newWatched = listened(newClients)
+      goneWatched = listened(goneClients)
+      answered = generation
+    }
+    return topic === newClients ? newWatched : goneWatched
   }
   const publish = broker.publish as unknown as Publish
   broker.publish = function (this: Aedes, packet: { topic: string }, client?: unknown, done?: Done) {
