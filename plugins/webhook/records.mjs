@@ -28,6 +28,8 @@ const RETAIN = 4
 const HAS_USERNAME = 8
 
 const INITIAL_BYTES = 16 * 1024
+/** a buffer grown past this by one large event goes back to its initial size once used */
+const KEEP_BYTES = 1024 * 1024
 
 /**
  * The message.publish body: NanoMQ 0.8's fields in its order, and its `"undefined"` for a
@@ -62,7 +64,7 @@ export class RecordWriter {
   count = 0
 
   constructor () {
-    this.#buffer = Buffer.allocUnsafeSlow(INITIAL_BYTES)
+    this.#buffer = Buffer.allocUnsafe(INITIAL_BYTES)
   }
 
   /** bytes written since the last take() */
@@ -114,22 +116,25 @@ export class RecordWriter {
   }
 
   /**
-   * The records written so far, in a buffer of their own to transfer; the writer starts
-   * over with a fresh one, sized by what this one held.
+   * The records written so far, copied into a buffer of their own, exactly their size, to
+   * transfer: the worker may hold a hand-off until its last event goes, and a small one
+   * must not keep a large buffer alive. The writer keeps its buffer for the next ones.
    * @returns {{ buffer: ArrayBuffer, byteLength: number, count: number }}
    */
   take () {
-    const taken = { buffer: /** @type {ArrayBuffer} */ (this.#buffer.buffer), byteLength: this.#length, count: this.count }
-    this.#buffer = Buffer.allocUnsafeSlow(Math.max(INITIAL_BYTES, this.#length))
+    const out = Buffer.allocUnsafeSlow(this.#length)
+    this.#buffer.copy(out, 0, 0, this.#length)
+    const taken = { buffer: /** @type {ArrayBuffer} */ (out.buffer), byteLength: this.#length, count: this.count }
     this.#length = 0
     this.count = 0
+    if (this.#buffer.length > KEEP_BYTES) this.#buffer = Buffer.allocUnsafe(INITIAL_BYTES)
     return taken
   }
 
   /** @param {number} bytes */
   #reserve (bytes) {
     if (this.#length + bytes <= this.#buffer.length) return
-    const grown = Buffer.allocUnsafeSlow(Math.max(this.#buffer.length * 2, this.#length + bytes))
+    const grown = Buffer.allocUnsafe(Math.max(this.#buffer.length * 2, this.#length + bytes))
     this.#buffer.copy(grown, 0, 0, this.#length)
     this.#buffer = grown
   }
@@ -236,7 +241,9 @@ export class RequestBody {
   /** @returns {Buffer} the body, in a buffer of its own */
   finish () {
     if (this.#batched) this.#byte(0x5d) // ]
-    return Buffer.from(this.#scratch.subarray(0, this.length))
+    const body = Buffer.from(this.#scratch.subarray(0, this.length))
+    if (this.#scratch.length > KEEP_BYTES) this.#scratch = Buffer.allocUnsafe(BODY_INITIAL_BYTES)
+    return body
   }
 
   /**

@@ -79,13 +79,16 @@ test('JSON records and publish records interleave, past the initial buffer size'
   t.deepEqual(read, expected)
 })
 
-test('take() starts a new buffer: records written afterwards are not in the one handed off', (t) => {
+test('take() hands off a buffer of exactly the records; records written afterwards are not in it', (t) => {
   const writer = new RecordWriter()
   writer.json('{"a":1}')
   const first = writer.take()
   writer.json('{"b":2}')
   const second = writer.take()
   t.not(first.buffer, second.buffer)
+  // exactly their size: a queued hand-off of one small event must not hold a large buffer
+  t.is(first.buffer.byteLength, first.byteLength)
+  t.is(second.buffer.byteLength, second.byteLength)
   t.is(Buffer.from(first.buffer, 0, first.byteLength).toString('utf8', 5), '{"a":1}')
   t.is(Buffer.from(second.buffer, 0, second.byteLength).toString('utf8', 5), '{"b":2}')
   t.is(writer.count, 0)
