@@ -23,7 +23,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
-import { LoadGenerator, machineInfo, median, pinToCpu, type RunningTarget, type ScenarioResult, tapmqTarget } from './lib/index.ts'
+import { LoadGenerator, machineInfo, median, pinToCpu, type RunningTarget, type ScenarioParams, type ScenarioResult, tapmqTarget } from './lib/index.ts'
 import { TIMELINE_MS } from './lib/scenarios.ts'
 
 const { values: args } = parseArgs({
@@ -36,7 +36,9 @@ const { values: args } = parseArgs({
     /** part B: which targets (label prefixes: http-auth, control, reference), comma-separated */
     'storm-targets': { type: 'string', default: 'http-auth,control,reference' },
     /** part B: connects in flight at once during the storm */
-    'storm-concurrency': { type: 'string', default: '64' }
+    'storm-concurrency': { type: 'string', default: '64' },
+    /** part B, supplementary: the same storm while the connected clients publish at this fixed rate, msg/s (0: skip) */
+    'storm-rate': { type: 'string', default: '50000' }
   }
 })
 /** `--only a` or `--only b` runs one part */
@@ -50,6 +52,8 @@ const SLOW_MS = 200
 const STORM_CONCURRENCY = Math.max(1, Number(args['storm-concurrency']))
 /** part B: measured seconds of the flow; the whole storm (connects and closes) must fit in it */
 const WINDOW_S = 6
+/** part B, supplementary: the fixed publish rate of the connected clients (0: skip) */
+const STORM_RATE = Math.max(0, Number(args['storm-rate']))
 /** part B: the storm starts this long after the flow's measured window opened */
 const STORM_OFFSET_MS = 500
 const WARMUP_S = 1
@@ -234,47 +238,63 @@ async function partB (): Promise<void> {
   targets.splice(0, targets.length, ...targets.filter((t) => wanted.some((name) => t.label.startsWith(name))))
   const quiet: number[][] = targets.map(() => [])
   const stormy: number[][] = targets.map(() => [])
+  /** the fixed-rate flow: [p50, p99, delivered msg/s] quiet and with the storm */
+  const paced: Array<Array<{ quiet: number[], storm: number[] }>> = targets.map(() => [])
   const notes: string[] = []
   const reps = Math.min(REPS, 2)
+  // throughput over the window in TIMELINE_MS steps, k msg/s: where the storm bites
+  const perSecond = (result: ScenarioResult) => String(result.notes?.timeline ?? '').split(',').map((n) => fmt(Number(n) * (1000 / TIMELINE_MS) / 1000)).join(' ')
+  const delivered = (result: ScenarioResult) => String(result.notes?.timeline ?? '').split(',').reduce((sum, n) => sum + Number(n), 0) / WINDOW_S
+
+  /** the flow alone, then the flow with the storm inside its window; undefined storm result when the storm did not fit */
+  async function pair (broker: RunningTarget, label: string, flowConnected: (prefix: string) => Promise<unknown>, scenario: string, extra: Partial<ScenarioParams>, tag: string) {
+    const flow = { duration: WINDOW_S, warmup: WARMUP_S, payload: 64, pid: broker.pid, username: 'bench', password: 'bench-secret', ...extra }
+    const alone = await generator.run(scenario, broker.address, { ...flow, prefix: `q${tag}` })
+    const prefix = `s${tag}`
+    const during = generator.run(scenario, broker.address, { ...flow, prefix })
+    await flowConnected(prefix)
+    // the window opens WARMUP_S after the last flow client connected
+    await sleep(WARMUP_S * 1000 + STORM_OFFSET_MS)
+    const stormStart = Date.now()
+    const storm = stormGenerator.run('connect', broker.address, {
+      duration: 0, warmup: 0, payload: 16, prefix: `storm${tag}`, pid: broker.pid,
+      clients: STORM_CLIENTS, concurrency: STORM_CONCURRENCY, username: 'bench', password: 'bench-secret',
+      // connected clients stay: they disconnect only after the window
+      hold: WINDOW_S
+    }).then((result) => ({ result, end: Number(result.notes?.connectedAt), closed: Number(result.notes?.connectedAt) + WINDOW_S * 1000 }))
+    const [withStorm, stormDone] = await Promise.all([during, storm])
+    const windowStart = Number(withStorm.notes?.windowStart)
+    const windowEnd = Number(withStorm.notes?.windowEnd)
+    const inside = stormStart >= windowStart && stormDone.end <= windowEnd && stormDone.closed >= windowEnd
+    if (!inside) {
+      notes.push(`INVALID ${label} ${scenario} ${tag}: the connects (${stormStart - windowStart} .. ${stormDone.end - windowStart} ms, closes from ${stormDone.closed - windowStart} ms) are not inside the measured window (0 .. ${windowEnd - windowStart} ms)`)
+    }
+    for (const [what, result] of [['quiet', alone], ['storm', withStorm], ['connects', stormDone.result]] as const) {
+      if (!result.valid) notes.push(`INVALID ${label} ${scenario} ${what} ${tag}: ${result.invalidReason}`)
+    }
+    notes.push(`${label}, ${scenario} ${tag}: broker ${fmt(alone.brokerCpu ?? NaN, 2)} cores quiet, ${fmt(withStorm.brokerCpu ?? NaN, 2)} with the storm; ` +
+      `connects from ${fmt((stormStart - windowStart) / 1000, 2)} s to ${fmt((stormDone.end - windowStart) / 1000, 2)} s of the ${WINDOW_S} s window ` +
+      `(CONNACK p50 ${fmt(metric(stormDone.result, 'CONNACK p50'))} ms, p99 ${fmt(metric(stormDone.result, 'CONNACK p99'))} ms); ` +
+      `flow generator ${fmt(alone.generatorCpu, 2)} / ${fmt(withStorm.generatorCpu, 2)} cores, storm generator ${fmt(stormDone.result.generatorCpu, 2)} cores`)
+    notes.push(`  k msg/s per ${TIMELINE_MS} ms, quiet: ${perSecond(alone)}`)
+    notes.push(`  k msg/s per ${TIMELINE_MS} ms, storm: ${perSecond(withStorm)}`)
+    return { alone, withStorm: inside && withStorm.valid ? withStorm : undefined }
+  }
+
   for (let rep = 0; rep < reps; rep++) {
     for (let i = 0; i < targets.length; i++) {
       const { label, target, flowConnected } = targets[i]!
       const broker = await target.start(START_OPTIONS)
       running.push(broker)
-      const flow = { duration: WINDOW_S, warmup: WARMUP_S, payload: 64, pid: broker.pid, username: 'bench', password: 'bench-secret' }
-      const alone = await generator.run('fanin0', broker.address, { ...flow, prefix: `q${rep}x${i}` })
-      quiet[i]!.push(metric(alone, 'fan-in QoS 0'))
-      const prefix = `s${rep}x${i}`
-      const during = generator.run('fanin0', broker.address, { ...flow, prefix })
-      await flowConnected(prefix)
-      // the window opens WARMUP_S after the last flow client connected
-      await sleep(WARMUP_S * 1000 + STORM_OFFSET_MS)
-      const stormStart = Date.now()
-      const storm = stormGenerator.run('connect', broker.address, {
-        duration: 0, warmup: 0, payload: 16, prefix: `storm${rep}x${i}`, pid: broker.pid,
-        clients: STORM_CLIENTS, concurrency: STORM_CONCURRENCY, username: 'bench', password: 'bench-secret',
-        // connected clients stay: they disconnect only after the window
-        hold: WINDOW_S
-      }).then((result) => ({ result, end: Number(result.notes?.connectedAt), closed: Number(result.notes?.connectedAt) + WINDOW_S * 1000 }))
-      const [withStorm, stormDone] = await Promise.all([during, storm])
-      const windowStart = Number(withStorm.notes?.windowStart)
-      const windowEnd = Number(withStorm.notes?.windowEnd)
-      const inside = stormStart >= windowStart && stormDone.end <= windowEnd && stormDone.closed >= windowEnd
-      stormy[i]!.push(inside ? metric(withStorm, 'fan-in QoS 0') : Number.NaN)
-      if (!inside) {
-        notes.push(`INVALID ${label} ${rep}: the connects (${stormStart - windowStart} .. ${stormDone.end - windowStart} ms, closes from ${stormDone.closed - windowStart} ms) are not inside the measured window (0 .. ${windowEnd - windowStart} ms)`)
+      const saturated = await pair(broker, label, flowConnected, 'fanin0', {}, `${rep}x${i}`)
+      quiet[i]!.push(metric(saturated.alone, 'fan-in QoS 0'))
+      stormy[i]!.push(saturated.withStorm ? metric(saturated.withStorm, 'fan-in QoS 0') : Number.NaN)
+      if (STORM_RATE > 0) {
+        // the supplementary question: connected clients at a fixed, moderate rate (10 publishers -> 1 subscriber)
+        const fixed = await pair(broker, label, flowConnected, 'latency0', { publishers: 10, rate: STORM_RATE }, `r${rep}x${i}`)
+        const figures = (result: ScenarioResult | undefined) => (result ? [metric(result, 'latency QoS 0 p50'), metric(result, 'latency QoS 0 p99'), delivered(result)] : [Number.NaN, Number.NaN, Number.NaN])
+        paced[i]!.push({ quiet: figures(fixed.alone), storm: figures(fixed.withStorm) })
       }
-      for (const [what, result] of [['quiet', alone], ['storm', withStorm], ['connects', stormDone.result]] as const) {
-        if (!result.valid) notes.push(`INVALID ${label} ${what} ${rep}: ${result.invalidReason}`)
-      }
-      notes.push(`${label}, rep ${rep}: broker ${fmt(alone.brokerCpu ?? NaN, 2)} cores quiet, ${fmt(withStorm.brokerCpu ?? NaN, 2)} with the storm; ` +
-        `connects from ${fmt((stormStart - windowStart) / 1000, 2)} s to ${fmt((stormDone.end - windowStart) / 1000, 2)} s of the ${WINDOW_S} s window ` +
-        `(CONNACK p50 ${fmt(metric(stormDone.result, 'CONNACK p50'))} ms, p99 ${fmt(metric(stormDone.result, 'CONNACK p99'))} ms); ` +
-        `flow generator ${fmt(alone.generatorCpu, 2)} / ${fmt(withStorm.generatorCpu, 2)} cores, storm generator ${fmt(stormDone.result.generatorCpu, 2)} cores`)
-      // throughput over the window in TIMELINE_MS steps, k msg/s: where the storm bites
-      const perSecond = (result: ScenarioResult) => String(result.notes?.timeline ?? '').split(',').map((n) => fmt(Number(n) * (1000 / TIMELINE_MS) / 1000)).join(' ')
-      notes.push(`  k msg/s per ${TIMELINE_MS} ms, quiet: ${perSecond(alone)}`)
-      notes.push(`  k msg/s per ${TIMELINE_MS} ms, storm: ${perSecond(withStorm)}`)
       await broker.stop()
       running.splice(running.indexOf(broker), 1)
     }
@@ -288,6 +308,16 @@ async function partB (): Promise<void> {
     console.log(`  ${targets[i]!.label}`)
     console.log(`    without storm ${fmt(median(quiet[i]!))} msg/s (runs ${quiet[i]!.map((v) => fmt(v)).join(', ')}), with storm ${fmt(median(valid))} msg/s (runs ${stormy[i]!.map((v) => fmt(v)).join(', ')})`)
     console.log(`    with / without: ${i === 0 ? verdict(ratio, 0.9) : fmt(ratio, 3)}`)
+  }
+  if (STORM_RATE > 0) {
+    console.log(`\nB, supplementary: the same storm while the connected clients publish at a fixed ${STORM_RATE} msg/s (10 pub -> 1 sub, QoS 0): ` +
+      `publish-to-delivery latency and delivered msg/s over the window (median of ${reps})`)
+    for (let i = 0; i < targets.length; i++) {
+      const pick = (side: 'quiet' | 'storm', k: number) => median(paced[i]!.map((p) => p[side][k]!).filter((v) => Number.isFinite(v)))
+      console.log(`  ${targets[i]!.label}`)
+      console.log(`    without storm: p50 ${fmt(pick('quiet', 0), 2)} ms, p99 ${fmt(pick('quiet', 1), 2)} ms, ${fmt(pick('quiet', 2))} msg/s; ` +
+        `with storm: p50 ${fmt(pick('storm', 0), 2)} ms, p99 ${fmt(pick('storm', 1), 2)} ms, ${fmt(pick('storm', 2))} msg/s`)
+    }
   }
   for (const note of notes) console.log(`  ${note}`)
 }
