@@ -20,6 +20,7 @@
 // process of bench/lib (raw sockets + mqtt-packet); the receivers run in this process. All
 // ratios compare runs of this invocation. Nothing is pinned: the webhook's worker thread
 // needs the second core, which it shares with the generator and the receiver.
+import { readdirSync, readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { loadavg } from 'node:os'
@@ -203,19 +204,24 @@ async function measure (bench: BenchTarget, scenario: string, params: Record<str
     const rss = [processRssKb(broker.pid) ?? Number.NaN]
     onStart?.()
     const results: ScenarioResult[] = []
+    const cpuBefore = threadCpu(broker.pid)
+    const wallBefore = performance.now()
     for (let round = 0; round < rounds; round++) {
       results.push(await generator.run(scenario, broker.address, {
         duration: DURATION, warmup: WARMUP, payload: 64, prefix: `wh${runNo++}`, pid: broker.pid, ...params
       }))
       rss.push(processRssKb(broker.pid) ?? Number.NaN)
     }
+    const wall = (performance.now() - wallBefore) / 1000
+    const cpuAfter = threadCpu(broker.pid)
+    const cores = { main: (cpuAfter.main - cpuBefore.main) / wall, others: (cpuAfter.others - cpuBefore.others) / wall }
     let counters = await webhookCounters(bench.apiPort)
     const settled = (c: Record<string, number>) => (c.sent_total ?? 0) + (c.failed_total ?? 0) + (c.dropped_total ?? 0) >= (c.matched_total ?? 0)
     for (let i = 0; i < 50 && counters.matched_total !== undefined && !settled(counters) && !bench.name.includes('silent'); i++) {
       await sleep(100)
       counters = await webhookCounters(bench.apiPort)
     }
-    return { result: results[0]!, results, rss, rssBefore: rss[0]!, rssAfter: rss.at(-1)!, counters }
+    return { result: results[0]!, results, rss, rssBefore: rss[0]!, rssAfter: rss.at(-1)!, counters, cores }
   } finally {
     await broker.stop()
     running = undefined
@@ -223,6 +229,35 @@ async function measure (bench: BenchTarget, scenario: string, params: Record<str
 }
 
 const mb = (kb: number) => fmt(kb / 1024, 1)
+
+/**
+ * CPU seconds so far of the broker's main thread and of all its other threads (the webhook
+ * worker, V8's and libuv's helpers), from /proc (Linux; zeros elsewhere): whether the event
+ * loop itself paid for the webhook, or the second core did.
+ */
+function threadCpu (pid: number): { main: number, others: number } {
+  const ticksPerSecond = 100 // USER_HZ on Linux
+  const cpu = { main: 0, others: 0 }
+  let tids: string[] = []
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return cpu
+  }
+  for (const tid of tids) {
+    try {
+      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+      const seconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond // utime + stime
+      if (Number(tid) === pid) cpu.main += seconds
+      else cpu.others += seconds
+    } catch {
+      // the thread ended meanwhile
+    }
+  }
+  return cpu
+}
+const coresOf = (run: { cores: { main: number, others: number } }) => `broker thread ${fmt(run.cores.main, 2)} cores, other threads ${fmt(run.cores.others, 2)}`
 const dropsOf = (c: Record<string, number>) => `dropped ${fmt(c.dropped_total ?? 0)} (queue full ${fmt(c.dropped_queue_full_total ?? 0)})`
 
 const median = (values: number[]) => {
@@ -261,7 +296,7 @@ try {
         if (name === 'batched') requests.push(fast.requests)
       }
       const run = runs[name].at(-1)!
-      console.log(`  round ${round + 1} ${name.padEnd(10)} ${fmt(rateOf(run.result))} msg/s, ${cpuOf(run.result)}${run.result.valid ? '' : ` (invalid: ${run.result.invalidReason})`}` +
+      console.log(`  round ${round + 1} ${name.padEnd(10)} ${fmt(rateOf(run.result))} msg/s, ${cpuOf(run.result)}, ${coresOf(run)}${run.result.valid ? '' : ` (invalid: ${run.result.invalidReason})`}` +
         (name === 'off' ? '' : `; matched ${fmt(run.counters.matched_total ?? Number.NaN)}, sent ${fmt(run.counters.sent_total ?? Number.NaN)}, ${dropsOf(run.counters)}`))
     }
   }
@@ -269,10 +304,10 @@ try {
   const unbatched = medianRun(runs.unbatched)
   const batch = medianRun(runs.batched)
   console.log('  medians:')
-  console.log(`    webhook off                     ${fmt(rateOf(baseline.result))} msg/s, ${cpuOf(baseline.result)}`)
-  console.log(`    webhook on, unbatched           ${fmt(median(runs.unbatched.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(unbatched.result)}; receiver got ${fmt(median(events.unbatched))} events/s`)
-  console.log(`    webhook on, batched (${BATCH_EVENTS}/50 ms) ${fmt(median(runs.batched.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(batch.result)}; receiver got ${fmt(median(events.batched))} events/s in ${fmt(median(requests))} requests`)
-  console.log(`    webhook on, receiver silent     ${fmt(median(runs.silent.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(medianRun(runs.silent).result)}`)
+  console.log(`    webhook off                     ${fmt(rateOf(baseline.result))} msg/s, ${cpuOf(baseline.result)}, ${coresOf(baseline)}`)
+  console.log(`    webhook on, unbatched           ${fmt(median(runs.unbatched.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(unbatched.result)}, ${coresOf(unbatched)}; receiver got ${fmt(median(events.unbatched))} events/s`)
+  console.log(`    webhook on, batched (${BATCH_EVENTS}/50 ms) ${fmt(median(runs.batched.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(batch.result)}, ${coresOf(batch)}; receiver got ${fmt(median(events.batched))} events/s in ${fmt(median(requests))} requests`)
+  console.log(`    webhook on, receiver silent     ${fmt(median(runs.silent.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(medianRun(runs.silent).result)}, ${coresOf(medianRun(runs.silent))}`)
 
   // several rounds on one broker: RSS after each shows whether memory keeps growing
   const silentRun = await measure(hanging, 'fanin0', {}, undefined, SILENT_ROUNDS)
