@@ -8,7 +8,6 @@
 // dropped in front of a dead receiver are never formatted at all.
 //
 // Plain JavaScript with JSDoc types: the worker runs without tsx (see protocol.ts).
-import { isUtf8 } from 'node:buffer'
 import { ENCODINGS, encodePayload } from './encoding.mjs'
 
 /**
@@ -285,9 +284,8 @@ export class RequestBody {
     this.#field(buffer, clientId)
     this.#bytes(PART.payload)
     const start = payload + 4
-    if (encoding !== 'plain' || !this.#jsonString(buffer, start, end, false)) {
-      this.#string(JSON.stringify(encodePayload(buffer.subarray(start, end), encoding)))
-    }
+    if (encoding === 'plain') this.#jsonString(buffer, start, end)
+    else this.#string(JSON.stringify(encodePayload(buffer.subarray(start, end), encoding)))
     this.#byte(0x7d) // }
   }
 
@@ -298,39 +296,71 @@ export class RequestBody {
    */
   #field (buffer, at) {
     const start = at + 2
-    this.#jsonString(buffer, start, start + buffer.readUInt16LE(at), true)
+    this.#jsonString(buffer, start, start + buffer.readUInt16LE(at))
   }
 
   /**
-   * Writes bytes[start, end) as a JSON string, escaped as JSON.stringify escapes their
-   * text. Declines (false, nothing written) when they are not valid UTF-8: the decoder
-   * knows best where replacement characters go.
+   * Writes bytes[start, end) as the JSON string JSON.stringify gives for their text decoded
+   * as UTF-8 (Buffer#toString): ASCII controls, '"' and '\\' escaped, well-formed sequences
+   * copied, and each maximal ill-formed subpart replaced by U+FFFD, as the WHATWG decoder
+   * does (tested against it).
    * @param {Buffer} bytes
    * @param {number} start
    * @param {number} end
-   * @param {boolean} knownUtf8 the bytes were encoded from a JS string
-   * @returns {boolean}
    */
-  #jsonString (bytes, start, end, knownUtf8) {
-    if (!knownUtf8) {
-      let i = start
-      while (i < end && bytes[i] < 0x80) i++
-      if (i < end && !isUtf8(bytes.subarray(start, end))) return false
-    }
-    // at worst every byte becomes \u00XX
+  #jsonString (bytes, start, end) {
+    // at worst every byte becomes \u00XX, or U+FFFD (3 bytes)
     this.#reserve((end - start) * 6 + 2)
     const out = this.#scratch
     let length = this.length
     out[length++] = QUOTE
-    for (let i = start; i < end; i++) {
+    for (let i = start; i < end;) {
       const byte = bytes[i]
-      const escape = byte < 0x80 ? ESCAPES[byte] : undefined
-      if (escape === undefined) out[length++] = byte
-      else for (let k = 0; k < escape.length; k++) out[length++] = escape[k]
+      if (byte < 0x80) {
+        const escape = ESCAPES[byte]
+        if (escape === undefined) out[length++] = byte
+        else for (let k = 0; k < escape.length; k++) out[length++] = escape[k]
+        i++
+        continue
+      }
+      // Unicode table 3-7: the lead byte sets how many continuation bytes follow and the
+      // range of the first one
+      let follow = 0
+      let low = 0x80
+      let high = 0xbf
+      if (byte >= 0xc2 && byte <= 0xdf) follow = 1
+      else if (byte >= 0xe0 && byte <= 0xef) {
+        follow = 2
+        if (byte === 0xe0) low = 0xa0
+        else if (byte === 0xed) high = 0x9f
+      } else if (byte >= 0xf0 && byte <= 0xf4) {
+        follow = 3
+        if (byte === 0xf0) low = 0x90
+        else if (byte === 0xf4) high = 0x8f
+      }
+      let next = i + 1
+      let whole = follow > 0
+      for (let k = 0; k < follow; k++, next++) {
+        const continuation = next < end ? bytes[next] : -1
+        if (continuation < low || continuation > high) {
+          whole = false
+          break
+        }
+        low = 0x80
+        high = 0xbf
+      }
+      if (whole) {
+        while (i < next) out[length++] = bytes[i++]
+      } else {
+        // the bytes read so far become one U+FFFD; the offending byte is read again
+        out[length++] = 0xef
+        out[length++] = 0xbf
+        out[length++] = 0xbd
+        i = next
+      }
     }
     out[length++] = QUOTE
     this.length = length
-    return true
   }
 
   /** @param {number} value */

@@ -1,6 +1,7 @@
 // The hand-off format between the broker thread and the delivery worker: every record must
 // come out as the body the broker-thread formatter gives, whatever travels in it.
 import test from 'ava'
+import fc from 'fast-check'
 import * as bodies from '../../plugins/webhook/bodies.ts'
 import { ENCODINGS } from '../../plugins/webhook/encoding.mjs'
 import { RecordWriter, recordEnd, RequestBody } from '../../plugins/webhook/records.mjs'
@@ -107,4 +108,17 @@ test('a request body takes back an event that did not fit', (t) => {
   t.is(body.finishedLength, '[{"a":1},{"b":2}]'.length)
   body.truncate(mark)
   t.is(body.finish().toString(), '[{"a":1}]')
+})
+
+test('any payload bytes: the body equals JSON.stringify of the UTF-8 decoder\'s text (property)', (t) => {
+  // bytes biased to the interesting ranges: controls, quote and backslash, lead and
+  // continuation bytes, and the edges of Unicode table 3-7
+  const interesting = fc.constantFrom(0x00, 0x0a, 0x1f, 0x22, 0x5c, 0x7f, 0x80, 0x8f, 0x90, 0x9f, 0xa0, 0xbf, 0xc0, 0xc1, 0xc2, 0xdf,
+    0xe0, 0xe1, 0xec, 0xed, 0xee, 0xef, 0xf0, 0xf1, 0xf3, 0xf4, 0xf5, 0xff)
+  const bytes = fc.array(fc.oneof(fc.integer({ min: 0, max: 255 }), interesting), { maxLength: 40 })
+  t.notThrows(() => fc.assert(fc.property(bytes, (list) => {
+    const event = publish({ payload: Buffer.from(list) })
+    const [body] = roundTrip((writer) => writer.publish(event.ts, event.topic, event.retain, event.qos, event.fromUsername, event.from, event.payload, 'plain'))
+    return body === bodies.messagePublish(event, 'plain')
+  }), { numRuns: 5000 }))
 })
