@@ -49,6 +49,35 @@ function connect (t: { teardown (fn: () => unknown): void }, url: string, option
 
 const range = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`)
 
+/**
+ * Keeps 50 publishes to `topic` in flight and SIGKILLs `broker` from inside the callback of
+ * the `count`th acknowledgement; resolves with the payloads whose acknowledgement arrived.
+ */
+async function publishUntilKilled (t: { is (actual: unknown, expected: unknown): void }, publisher: MqttClient, broker: Broker,
+  topic: string, qos: 1 | 2, count: number): Promise<Set<string>> {
+  const acked = new Set<string>()
+  let killed: Promise<number | null> | undefined
+  await within(new Promise<void>((resolve) => {
+    let sent = 0
+    const next = () => {
+      if (killed) return
+      const payload = `m-${sent++}`
+      publisher.publish(topic, payload, { qos }, (err) => {
+        if (err) return
+        acked.add(payload)
+        if (acked.size === count && !killed) {
+          killed = broker.kill('SIGKILL')
+          resolve()
+        }
+        next()
+      })
+    }
+    for (let i = 0; i < 50; i++) next()
+  }), `publishing until the ${count}th ${qos === 1 ? 'PUBACK' : 'PUBCOMP'}`, WAIT)
+  t.is(await killed, null)
+  return acked
+}
+
 test('after SIGKILL and restart on the same data_dir, an offline persistent subscriber gets QoS 1 at least once and QoS 2 exactly once', async (t) => {
   const ws = await persistentWorkspace(t)
   const first = await startBroker(t, ws)
@@ -122,26 +151,7 @@ for (const qos of [1, 2] as const) {
     // many publishes in flight; kill the broker from inside the callback of the 200th acknowledgement
     const publisher = connect(t, first.url, { clientId: 'acked-pub' })
     await publisher.connack
-    const acked = new Set<string>()
-    let killed: Promise<number | null> | undefined
-    await within(new Promise<void>((resolve) => {
-      let sent = 0
-      const next = () => {
-        if (killed) return
-        const payload = `m-${sent++}`
-        publisher.client.publish('acked/x', payload, { qos }, (err) => {
-          if (err) return
-          acked.add(payload)
-          if (acked.size === 200 && !killed) {
-            killed = first.kill('SIGKILL')
-            resolve()
-          }
-          next()
-        })
-      }
-      for (let i = 0; i < 50; i++) next()
-    }), `publishing until the 200th ${ack}`, WAIT)
-    t.is(await killed, null)
+    const acked = await publishUntilKilled(t, publisher.client, first, 'acked/x', qos, 200)
     publisher.client.end(true)
 
     const second = await startBroker(t, ws)
@@ -187,26 +197,7 @@ for (const silent of [false, true]) {
 
     const publisher = connect(t, first.url, { clientId: 'live-pub' })
     await publisher.connack
-    const acked = new Set<string>()
-    let killed: Promise<number | null> | undefined
-    await within(new Promise<void>((resolve) => {
-      let sent = 0
-      const next = () => {
-        if (killed) return
-        const payload = `m-${sent++}`
-        publisher.client.publish('live/x', payload, { qos: 1 }, (err) => {
-          if (err) return
-          acked.add(payload)
-          if (acked.size === 300 && !killed) {
-            killed = first.kill('SIGKILL')
-            resolve()
-          }
-          next()
-        })
-      }
-      for (let i = 0; i < 50; i++) next()
-    }), 'publishing until the 300th PUBACK', WAIT)
-    t.is(await killed, null)
+    const acked = await publishUntilKilled(t, publisher.client, first, 'live/x', 1, 300)
     publisher.client.end(true)
     const beforeKill = new Set(heard.acker)
     t.true(beforeKill.size > 0, 'the online subscriber got messages before the kill')
