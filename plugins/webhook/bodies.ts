@@ -9,7 +9,6 @@ import type {
   PublishEvent, SessionSubscriptionEvent, SessionTerminatedEvent, SubscribeEvent, UnsubscribeEvent
 } from '../../sdk/index.ts'
 import { encodePayload, type PayloadEncoding } from './encoding.mjs'
-import { publishBody } from './records.mjs'
 
 /**
  * The SDK's disconnect reasons in EMQX 4's vocabulary: NanoMQ 0.8 always says "normal"
@@ -61,7 +60,16 @@ export function clientDisconnected (event: DisconnectEvent): string {
 }
 
 export function messagePublish (event: PublishEvent, encoding: PayloadEncoding): string {
-  return publishBody(event.ts, event.topic, event.retain, event.qos, event.fromUsername, event.from, encodePayload(event.payload, encoding))
+  // concatenated rather than JSON.stringify of an object (half the cost); byte for byte what
+  // JSON.stringify would give, tested. The worker writes the same bytes from a record
+  // (records.mjs); this is the reference its tests compare against.
+  return '{"ts":' + event.ts + // real milliseconds; NanoMQ 0.8 sends whole seconds times 1000 (Q8)
+    ',"topic":' + json(event.topic) +
+    ',"retain":' + event.retain +
+    ',"qos":' + event.qos +
+    ',"action":"message_publish","from_username":' + json(nanomqUsername(event.fromUsername)) +
+    ',"from_client_id":' + json(event.from) +
+    ',"payload":' + json(encodePayload(event.payload, encoding)) + '}'
 }
 
 // ---- EMQX 4 events (tapmq extensions to NanoMQ) -------------------------------------------
