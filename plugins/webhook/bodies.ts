@@ -146,19 +146,16 @@ export function sessionTerminated (event: SessionTerminatedEvent): string {
 }
 
 export function messageDelivered (event: DeliveredEvent, encoding: PayloadEncoding): string {
-  return '{"action":"message_delivered","clientid":' + json(event.clientId) +
-    ',"username":' + json(emqxUsername(event.username)) +
-    ',"from_client_id":' + json(event.from ?? null) +
-    ',"from_username":' + json(emqxUsername(event.fromUsername)) +
-    ',"topic":' + json(event.topic) +
-    ',"qos":' + event.qos +
-    ',"retain":' + event.retain +
-    ',"payload":' + json(encodePayload(event.payload, encoding)) +
-    ',"ts":' + event.ts + '}'
+  return deliveryBody('message_delivered', event, encoding)
 }
 
 export function messageAcked (event: AckedEvent, encoding: PayloadEncoding): string {
-  return '{"action":"message_acked","clientid":' + json(event.clientId) +
+  return deliveryBody('message_acked', event, encoding)
+}
+
+/** EMQX 4's message_delivered and message_acked share their fields; an ack may lack the message's payload and retain flag. */
+function deliveryBody (action: string, event: DeliveredEvent | AckedEvent, encoding: PayloadEncoding): string {
+  return '{"action":"' + action + '","clientid":' + json(event.clientId) +
     ',"username":' + json(emqxUsername(event.username)) +
     ',"from_client_id":' + json(event.from ?? null) +
     ',"from_username":' + json(emqxUsername(event.fromUsername)) +
