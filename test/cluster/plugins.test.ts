@@ -81,9 +81,7 @@ if (!HAS_REDIS) {
     await redis.stop()
     await a.cmd.waitFor(/"msg":"Redis connection lost; reconnecting"/, WAIT_MS)
     // a new redis-server on the same port, empty: the nodes reconnect and resubscribe
-    const { spawn } = await import('node:child_process')
-    const again = spawn('redis-server', ['--port', String(redis.port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' })
-    t.teardown(() => { again.kill('SIGKILL') })
+    await startRedis(t, redis.port)
     const restored = await a.cmd.waitFor(/"msg":"Redis connection restored/, WAIT_MS)
     t.regex(restored, /"outageMs":\d+/)
     await b.cmd.waitFor(/"msg":"Redis connection restored/, WAIT_MS)

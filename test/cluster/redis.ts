@@ -18,8 +18,9 @@ export interface RedisServer {
   stop (): Promise<void>
 }
 
-export async function startRedis (t: ExecutionContext): Promise<RedisServer> {
-  const port = await freePort()
+/** a redis-server on `port` (default: a free one), killed in teardown */
+export async function startRedis (t: ExecutionContext, port?: number): Promise<RedisServer> {
+  port ??= await freePort()
   const child = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
     { stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
