@@ -20,12 +20,12 @@
 // process of bench/lib (raw sockets + mqtt-packet); the receivers run in this process. All
 // ratios compare runs of this invocation. Nothing is pinned: the webhook's worker thread
 // needs the second core, which it shares with the generator and the receiver.
-import { readdirSync, readFileSync } from 'node:fs'
+import { readdirSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
-import { freePort, LoadGenerator, machineInfo, processRssKb, type RunningTarget, type ScenarioResult, tapmqTarget } from './lib/index.ts'
+import { freePort, LoadGenerator, machineInfo, processRssKb, type RunningTarget, type ScenarioResult, tapmqTarget, threadCpuSeconds } from './lib/index.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -242,7 +242,6 @@ const mb = (kb: number) => fmt(kb / 1024, 1)
  * loop itself paid for the webhook, or the second core did.
  */
 function threadCpu (pid: number): { main: number, others: number } {
-  const ticksPerSecond = 100 // USER_HZ on Linux
   const cpu = { main: 0, others: 0 }
   let tids: string[] = []
   try {
@@ -251,15 +250,9 @@ function threadCpu (pid: number): { main: number, others: number } {
     return cpu
   }
   for (const tid of tids) {
-    try {
-      const stat = readFileSync(`/proc/${pid}/task/${tid}/stat`, 'utf8')
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-      const seconds = (Number(fields[11]) + Number(fields[12])) / ticksPerSecond // utime + stime
-      if (Number(tid) === pid) cpu.main += seconds
-      else cpu.others += seconds
-    } catch {
-      // the thread ended meanwhile
-    }
+    const seconds = threadCpuSeconds(pid, tid) ?? 0 // a thread that ended meanwhile
+    if (Number(tid) === pid) cpu.main += seconds
+    else cpu.others += seconds
   }
   return cpu
 }

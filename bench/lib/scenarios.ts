@@ -80,9 +80,17 @@ const GENERATOR_BOUND = 0.9
 
 /** utime + stime of a process in seconds, from /proc (undefined when unavailable) */
 export function processCpuSeconds (pid: number | undefined): number | undefined {
-  if (pid === undefined) return undefined
+  return pid === undefined ? undefined : cpuSecondsOf(`/proc/${pid}/stat`)
+}
+
+/** utime + stime of one thread of a process in seconds (undefined when unavailable, or when it ended) */
+export function threadCpuSeconds (pid: number, tid: number | string): number | undefined {
+  return cpuSecondsOf(`/proc/${pid}/task/${tid}/stat`)
+}
+
+function cpuSecondsOf (statFile: string): number | undefined {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const stat = readFileSync(statFile, 'utf8')
     const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
     return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
   } catch {
