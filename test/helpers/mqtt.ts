@@ -110,6 +110,20 @@ export async function connectClient (t: Teardown, url: string, options: IClientO
 }
 
 /**
+ * Connects with the message handler attached before CONNACK, so that a queue the broker
+ * flushes right after it is seen; the caller awaits `connack` (its session-present flag).
+ * No reconnects; ended at teardown.
+ */
+export function connectBeforeConnack (t: Teardown, url: string, options: IClientOptions,
+  onMessage?: (topic: string, payload: Buffer) => void, timeoutMs = WAIT_MS): { client: MqttClient, connack: Promise<{ sessionPresent: boolean }> } {
+  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: timeoutMs, ...options })
+  t.teardown(() => { client.end(true) })
+  if (onMessage) client.on('message', (topic, payload) => onMessage(topic, payload))
+  const connack = once<[{ sessionPresent: boolean }]>(client, 'connect', timeoutMs).then(([packet]) => packet)
+  return { client, connack }
+}
+
+/**
  * Connects a client that the broker is expected to refuse; resolves with the error mqtt.js
  * reports (its `code` is the CONNACK return code), or the close if none came.
  */

@@ -2,9 +2,9 @@
 // subscriber that was offline gets every acknowledged message after the restart, QoS 1 at
 // least once and QoS 2 exactly once; retained messages, subscriptions and wills survive.
 import test from 'ava'
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import type { IClientOptions, MqttClient } from 'mqtt'
 import { type RunningCommand, tapmq, workspace, type Workspace } from '../helpers/cli.ts'
-import { once, until, within } from '../helpers/mqtt.ts'
+import { connectBeforeConnack, once, type Teardown, until, within } from '../helpers/mqtt.ts'
 
 const WAIT = 10_000
 
@@ -37,15 +37,9 @@ async function persistentWorkspace (t: { teardown (fn: () => unknown): void }, e
   return ws
 }
 
-/** Connects with handlers attached before CONNACK, so that a queue flushed right after it is seen. */
-function connect (t: { teardown (fn: () => unknown): void }, url: string, options: IClientOptions,
-  onMessage?: (topic: string, payload: Buffer) => void): { client: MqttClient, connack: Promise<{ sessionPresent: boolean }> } {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: WAIT, ...options })
-  t.teardown(() => { client.end(true) })
-  if (onMessage) client.on('message', (topic, payload) => onMessage(topic, payload))
-  const connack = once<[{ sessionPresent: boolean }]>(client, 'connect', WAIT).then(([packet]) => packet)
-  return { client, connack }
-}
+/** every wait here is WAIT: a broker process starts and restarts in between */
+const connect = (t: Teardown, url: string, options: IClientOptions, onMessage?: (topic: string, payload: Buffer) => void) =>
+  connectBeforeConnack(t, url, options, onMessage, WAIT)
 
 const range = (n: number, prefix: string) => Array.from({ length: n }, (_, i) => `${prefix}-${i}`)
 

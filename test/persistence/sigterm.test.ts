@@ -4,9 +4,9 @@
 // data_dir every message whose PUBACK a publisher received reaches the persistent
 // subscribers (the offline one from its queue; the online one before or after the stop).
 import test from 'ava'
-import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
+import type { IClientOptions } from 'mqtt'
 import { tapmq, workspace } from '../helpers/cli.ts'
-import { once, until, within } from '../helpers/mqtt.ts'
+import { connectBeforeConnack, type Teardown, until, within } from '../helpers/mqtt.ts'
 
 const WAIT = 10_000
 /** workspace() sets shutdown_timeout = 3s; `tapmq stop` waits 3 x shutdown_timeout + 5 s for the exit */
@@ -16,14 +16,11 @@ const IN_FLIGHT = 20
 /** acknowledged messages before the SIGTERM */
 const BEFORE_SIGNAL = 800
 
-function connect (t: { teardown (fn: () => unknown): void }, url: string, options: IClientOptions,
-  onMessage?: (payload: string) => void): { client: MqttClient, connack: Promise<{ sessionPresent: boolean }> } {
-  const client = mqtt.connect(url, { reconnectPeriod: 0, connectTimeout: WAIT, ...options })
-  t.teardown(() => { client.end(true) })
-  client.on('error', () => {})
-  if (onMessage) client.on('message', (_topic, payload) => onMessage(payload.toString()))
-  const connack = once<[{ sessionPresent: boolean }]>(client, 'connect', WAIT).then(([packet]) => packet)
-  return { client, connack }
+/** as connectBeforeConnack, and an error (the broker going away under load) is no failure */
+function connect (t: Teardown, url: string, options: IClientOptions, onMessage?: (payload: string) => void) {
+  const connection = connectBeforeConnack(t, url, options, onMessage && ((_topic, payload) => onMessage(payload.toString())), WAIT)
+  connection.client.on('error', () => {})
+  return connection
 }
 
 // the stock commit window, and a long one that leaves a batch open when the signal comes
