@@ -47,11 +47,6 @@ export class RecordWriter {
     this.#buffer = Buffer.allocUnsafe(INITIAL_BYTES)
   }
 
-  /** bytes written since the last take() */
-  get byteLength () {
-    return this.#length
-  }
-
   /**
    * An event whose body is finished.
    * @param {string} body
