@@ -47,12 +47,21 @@ async function start (args: ParsedArgs): Promise<void> {
   process.on('SIGINT', () => stop('SIGINT'))
   process.on('SIGHUP', () => reload())
 
-  const { tapmq } = await boot(options)
+  // the pid file is there before the broker says it started, so "tapmq stop" right after
+  // that line finds it (a stop during start-up is handled once the broker is up)
+  writePidFile(pidFile)
+  let booted: Awaited<ReturnType<typeof boot>>
+  try {
+    booted = await boot(options)
+  } catch (err) {
+    removePidFile(pidFile)
+    throw err
+  }
+  const { tapmq } = booted
   current = tapmq
   for (const flag of IGNORED_FLAGS) {
     if (args.values[flag] !== undefined) tapmq.log.warn({ flag }, 'NanoMQ flag accepted for compatibility; it has no effect in tapmq')
   }
-  writePidFile(pidFile)
 
   let stopping = false
   stop = (signal: string) => {
