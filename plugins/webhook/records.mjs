@@ -154,12 +154,21 @@ export function recordEnd (buffer, at) {
 
 const QUOTE = 0x22
 
-/** JSON.stringify's escapes of the ASCII characters it escapes (controls, '"' and '\') */
-const ESCAPES = Array.from({ length: 0x80 }, (_, byte) => {
+/**
+ * JSON.stringify's escapes of the ASCII characters it escapes (controls, '"' and '\'), as
+ * flat tables: ESCAPE_LENGTH[byte] is 0 for a byte copied as it is, else the length of its
+ * escape, whose bytes are ESCAPE_BYTES[byte * 6 ...]. Typed arrays keep the loop below
+ * monomorphic (an array of Buffers took twice as long per escaped byte).
+ */
+const ESCAPE_LENGTH = new Uint8Array(0x80)
+const ESCAPE_BYTES = new Uint8Array(0x80 * 6)
+for (let byte = 0; byte < 0x80; byte++) {
   const char = String.fromCharCode(byte)
   const escaped = JSON.stringify(char).slice(1, -1)
-  return escaped === char ? undefined : Buffer.from(escaped, 'latin1')
-})
+  if (escaped === char) continue
+  ESCAPE_LENGTH[byte] = escaped.length
+  ESCAPE_BYTES.set(Buffer.from(escaped, 'latin1'), byte * 6)
+}
 
 /** the constant parts of a message.publish body, as bytes */
 const PART = {
@@ -291,9 +300,9 @@ export class RequestBody {
     for (let i = start; i < end;) {
       const byte = bytes[i]
       if (byte < 0x80) {
-        const escape = ESCAPES[byte]
-        if (escape === undefined) out[length++] = byte
-        else for (let k = 0; k < escape.length; k++) out[length++] = escape[k]
+        const escaped = ESCAPE_LENGTH[byte]
+        if (escaped === 0) out[length++] = byte
+        else for (let k = byte * 6, last = k + escaped; k < last; k++) out[length++] = ESCAPE_BYTES[k]
         i++
         continue
       }
