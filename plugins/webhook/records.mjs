@@ -157,8 +157,8 @@ const QUOTE = 0x22
 /**
  * JSON.stringify's escapes of the ASCII characters it escapes (controls, '"' and '\'), as
  * flat tables: ESCAPE_LENGTH[byte] is 0 for a byte copied as it is, else the length of its
- * escape, whose bytes are ESCAPE_BYTES[byte * 6 ...]. Typed arrays keep the loop below
- * monomorphic (an array of Buffers took twice as long per escaped byte).
+ * escape (2 or 6), whose bytes are ESCAPE_BYTES[byte * 6 ...]. Typed arrays keep the loop
+ * below monomorphic (an array of Buffers took twice as long per escaped byte).
  */
 const ESCAPE_LENGTH = new Uint8Array(0x80)
 const ESCAPE_BYTES = new Uint8Array(0x80 * 6)
@@ -177,10 +177,17 @@ const PART = {
   retainTrue: Buffer.from(',"retain":true,"qos":'),
   retainFalse: Buffer.from(',"retain":false,"qos":'),
   username: Buffer.from(',"action":"message_publish","from_username":'),
-  noUsername: Buffer.from('"undefined"'),
+  noUsername: Buffer.from(',"action":"message_publish","from_username":"undefined"'),
   clientId: Buffer.from(',"from_client_id":'),
   payload: Buffer.from(',"payload":')
 }
+/**
+ * Room for everything of a message.publish body but the contents of its strings: the parts,
+ * the digits of ts (String of a double: 24 characters at most) and of qos, the quotes of four
+ * strings, the closing brace.
+ */
+const PUBLISH_FIXED_BYTES = Object.values(PART).reduce((sum, part) => sum + part.length, 0) + 24 + 1 + 8 + 1
+const PLAIN = ENCODINGS.indexOf('plain')
 
 const BODY_INITIAL_BYTES = 64 * 1024
 
@@ -195,6 +202,13 @@ export class RequestBody {
   length = 0
   #batched = false
   #events = 0
+  /**
+   * The last `ts` written, and its digits: consecutive events mostly share their
+   * millisecond, so most events copy the digits instead of computing them.
+   */
+  #ts = Number.NaN
+  #tsDigits = Buffer.alloc(32)
+  #tsLength = 0
 
   /** @param {boolean} batched whether the body is a JSON array */
   start (batched) {
@@ -220,8 +234,10 @@ export class RequestBody {
   append (buffer, at, end) {
     const mark = this.length
     if (this.#events++ > 0) this.#byte(0x2c) // ,
-    if (buffer[at] === JSON_TEXT) this.#bytes(buffer, at + 5, end)
-    else this.#publish(buffer, at, end)
+    if (buffer[at] === JSON_TEXT) {
+      this.#reserve(end - at)
+      this.length = copy(this.#scratch, this.length, buffer, at + 5, end)
+    } else this.#publish(buffer, at, end)
     return mark
   }
 
@@ -249,145 +265,69 @@ export class RequestBody {
    */
   #publish (buffer, at, end) {
     const flags = buffer[at + 9]
-    const encoding = ENCODINGS[buffer[at + 10]] ?? 'plain'
+    const encoding = buffer[at + 10]
     const topic = at + 11
-    const clientId = topic + 2 + buffer.readUInt16LE(topic)
-    const username = clientId + 2 + buffer.readUInt16LE(clientId)
-    const payload = username + 2 + buffer.readUInt16LE(username)
-    this.#bytes(PART.open)
-    this.#number(buffer.readDoubleLE(at + 1))
-    this.#bytes(PART.topic)
-    this.#field(buffer, topic)
-    this.#bytes((flags & RETAIN) !== 0 ? PART.retainTrue : PART.retainFalse)
-    this.#number(flags & 3)
-    this.#bytes(PART.username)
-    if ((flags & HAS_USERNAME) !== 0) this.#field(buffer, username)
-    else this.#bytes(PART.noUsername)
-    this.#bytes(PART.clientId)
-    this.#field(buffer, clientId)
-    this.#bytes(PART.payload)
-    const start = payload + 4
-    if (encoding === 'plain') this.#jsonString(buffer, start, end)
-    else this.#string(JSON.stringify(encodePayload(buffer.subarray(start, end), encoding)))
-    this.#byte(0x7d) // }
-  }
-
-  /**
-   * A length-prefixed string field of a record (UTF-8 from a JS string), as a JSON string.
-   * @param {Buffer} buffer
-   * @param {number} at
-   */
-  #field (buffer, at) {
-    const start = at + 2
-    this.#jsonString(buffer, start, start + buffer.readUInt16LE(at))
-  }
-
-  /**
-   * Writes bytes[start, end) as the JSON string JSON.stringify gives for their text decoded
-   * as UTF-8 (Buffer#toString): ASCII controls, '"' and '\\' escaped, well-formed sequences
-   * copied, and each maximal ill-formed subpart replaced by U+FFFD, as the WHATWG decoder
-   * does (tested against it).
-   * @param {Buffer} bytes
-   * @param {number} start
-   * @param {number} end
-   */
-  #jsonString (bytes, start, end) {
-    // at worst every byte becomes \u00XX, or U+FFFD (3 bytes)
-    this.#reserve((end - start) * 6 + 2)
+    const clientId = topic + 2 + (buffer[topic] | (buffer[topic + 1] << 8))
+    const username = clientId + 2 + (buffer[clientId] | (buffer[clientId + 1] << 8))
+    const payload = username + 2 + (buffer[username] | (buffer[username + 1] << 8))
+    const ts = buffer.readDoubleLE(at + 1)
+    if (ts !== this.#ts) this.#setTs(ts)
+    // one reservation for the whole event, so that the writes below need no checks: a byte
+    // of a string becomes at most 6 (an escape); end - topic counts a little more than the
+    // strings' bytes (their length fields too)
+    this.#reserve(PUBLISH_FIXED_BYTES + (end - topic) * 6)
     const out = this.#scratch
-    let length = this.length
-    out[length++] = QUOTE
-    for (let i = start; i < end;) {
-      const byte = bytes[i]
-      if (byte < 0x80) {
-        const escaped = ESCAPE_LENGTH[byte]
-        if (escaped === 0) out[length++] = byte
-        else for (let k = byte * 6, last = k + escaped; k < last; k++) out[length++] = ESCAPE_BYTES[k]
-        i++
-        continue
-      }
-      // Unicode table 3-7: the lead byte sets how many continuation bytes follow and the
-      // range of the first one
-      let follow = 0
-      let low = 0x80
-      let high = 0xbf
-      if (byte >= 0xc2 && byte <= 0xdf) follow = 1
-      else if (byte >= 0xe0 && byte <= 0xef) {
-        follow = 2
-        if (byte === 0xe0) low = 0xa0
-        else if (byte === 0xed) high = 0x9f
-      } else if (byte >= 0xf0 && byte <= 0xf4) {
-        follow = 3
-        if (byte === 0xf0) low = 0x90
-        else if (byte === 0xf4) high = 0x8f
-      }
-      let next = i + 1
-      let whole = follow > 0
-      for (let k = 0; k < follow; k++, next++) {
-        const continuation = next < end ? bytes[next] : -1
-        if (continuation < low || continuation > high) {
-          whole = false
-          break
-        }
-        low = 0x80
-        high = 0xbf
-      }
-      if (whole) {
-        while (i < next) out[length++] = bytes[i++]
-      } else {
-        // the bytes read so far become one U+FFFD; the offending byte is read again
-        out[length++] = 0xef
-        out[length++] = 0xbf
-        out[length++] = 0xbd
-        i = next
-      }
+    let length = copy(out, this.length, PART.open, 0, PART.open.length)
+    length = copy(out, length, this.#tsDigits, 0, this.#tsLength)
+    length = copy(out, length, PART.topic, 0, PART.topic.length)
+    length = jsonString(out, length, buffer, topic + 2, clientId)
+    const retain = (flags & RETAIN) !== 0 ? PART.retainTrue : PART.retainFalse
+    length = copy(out, length, retain, 0, retain.length)
+    out[length++] = 0x30 + (flags & 3) // qos: one digit
+    if ((flags & HAS_USERNAME) !== 0) {
+      length = copy(out, length, PART.username, 0, PART.username.length)
+      length = jsonString(out, length, buffer, username + 2, payload)
+    } else length = copy(out, length, PART.noUsername, 0, PART.noUsername.length)
+    length = copy(out, length, PART.clientId, 0, PART.clientId.length)
+    length = jsonString(out, length, buffer, clientId + 2, username)
+    length = copy(out, length, PART.payload, 0, PART.payload.length)
+    const start = payload + 4
+    if (encoding === PLAIN) length = jsonString(out, length, buffer, start, end)
+    else {
+      this.length = length
+      this.#string(JSON.stringify(encodePayload(buffer.subarray(start, end), ENCODINGS[encoding] ?? 'plain')))
+      this.#reserve(1)
+      length = this.length
     }
-    out[length++] = QUOTE
+    this.#scratch[length++] = 0x7d // }
     this.length = length
   }
 
-  /** @param {number} value */
-  #number (value) {
-    if (!Number.isSafeInteger(value) || value < 0) {
-      this.#string(String(value))
-      return
-    }
-    let digits = 1
-    for (let rest = value; rest >= 10; rest = Math.floor(rest / 10)) digits++
-    this.#reserve(digits)
-    const out = this.#scratch
-    let at = this.length + digits
-    this.length = at
-    let rest = value
-    do {
-      out[--at] = 0x30 + (rest % 10)
-      rest = Math.floor(rest / 10)
-    } while (rest > 0)
+  /**
+   * Keeps `ts`'s digits as String(ts) gives them (what bodies.ts writes).
+   * @param {number} ts
+   */
+  #setTs (ts) {
+    this.#ts = ts
+    const digits = this.#tsDigits
+    if (Number.isSafeInteger(ts) && ts >= 0) {
+      // the usual case, a whole number of milliseconds: its digits without a string
+      let count = 1
+      for (let rest = ts; rest >= 10; rest = (rest - (rest % 10)) / 10) count++
+      let rest = ts
+      for (let i = count - 1; i >= 0; i--) {
+        const digit = rest % 10
+        digits[i] = 0x30 + digit
+        rest = (rest - digit) / 10
+      }
+      this.#tsLength = count
+    } else this.#tsLength = digits.write(String(ts), 'latin1')
   }
 
   /** @param {number} byte */
   #byte (byte) {
     this.#reserve(1)
     this.#scratch[this.length++] = byte
-  }
-
-  /**
-   * @param {Buffer} buffer
-   * @param {number} [start]
-   * @param {number} [end]
-   */
-  #bytes (buffer, start = 0, end = buffer.length) {
-    this.#reserve(end - start)
-    const out = this.#scratch
-    let length = this.length
-    // short runs (the parts of a body) copy faster by hand than through a native call
-    if (end - start <= 64) {
-      for (let i = start; i < end; i++) out[length++] = buffer[i]
-    } else {
-      buffer.copy(out, length, start, end)
-      length += end - start
-    }
-    this.length = length
   }
 
   /** @param {string} text */
@@ -403,4 +343,97 @@ export class RequestBody {
     this.#scratch.copy(grown, 0, 0, this.length)
     this.#scratch = grown
   }
+}
+
+/**
+ * Copies from[start, end) to out at `length`, which has room; returns the new length.
+ * @param {Buffer} out
+ * @param {number} length
+ * @param {Uint8Array} from
+ * @param {number} start
+ * @param {number} end
+ */
+function copy (out, length, from, start, end) {
+  // short runs (the parts of a body) copy faster by hand than through a native call
+  if (end - start <= 64) {
+    for (let i = start; i < end; i++) out[length++] = from[i]
+    return length
+  }
+  out.set(from.subarray(start, end), length)
+  return length + end - start
+}
+
+/**
+ * Writes bytes[start, end) to out at `length` as the JSON string JSON.stringify gives for
+ * their text decoded as UTF-8 (Buffer#toString): ASCII controls, '"' and '\\' escaped,
+ * well-formed sequences copied, and each maximal ill-formed subpart replaced by U+FFFD, as
+ * the WHATWG decoder does (tested against it). Returns the new length.
+ *
+ * `out` must have room for 6 bytes per input byte plus the quotes. An escape is written as
+ * 6 bytes whatever its length (no branch on the length per escaped byte: the benchmark's
+ * binary payloads are mostly NULs); after a 2-byte one the next write covers the other 4.
+ * @param {Buffer} out
+ * @param {number} length
+ * @param {Uint8Array} bytes
+ * @param {number} start
+ * @param {number} end
+ */
+function jsonString (out, length, bytes, start, end) {
+  out[length++] = QUOTE
+  for (let i = start; i < end;) {
+    const byte = bytes[i]
+    if (byte < 0x80) {
+      const escaped = ESCAPE_LENGTH[byte]
+      if (escaped === 0) out[length++] = byte
+      else {
+        const k = byte * 6
+        out[length] = ESCAPE_BYTES[k]
+        out[length + 1] = ESCAPE_BYTES[k + 1]
+        out[length + 2] = ESCAPE_BYTES[k + 2]
+        out[length + 3] = ESCAPE_BYTES[k + 3]
+        out[length + 4] = ESCAPE_BYTES[k + 4]
+        out[length + 5] = ESCAPE_BYTES[k + 5]
+        length += escaped
+      }
+      i++
+      continue
+    }
+    // Unicode table 3-7: the lead byte sets how many continuation bytes follow and the
+    // range of the first one
+    let follow = 0
+    let low = 0x80
+    let high = 0xbf
+    if (byte >= 0xc2 && byte <= 0xdf) follow = 1
+    else if (byte >= 0xe0 && byte <= 0xef) {
+      follow = 2
+      if (byte === 0xe0) low = 0xa0
+      else if (byte === 0xed) high = 0x9f
+    } else if (byte >= 0xf0 && byte <= 0xf4) {
+      follow = 3
+      if (byte === 0xf0) low = 0x90
+      else if (byte === 0xf4) high = 0x8f
+    }
+    let next = i + 1
+    let whole = follow > 0
+    for (let k = 0; k < follow; k++, next++) {
+      const continuation = next < end ? bytes[next] : -1
+      if (continuation < low || continuation > high) {
+        whole = false
+        break
+      }
+      low = 0x80
+      high = 0xbf
+    }
+    if (whole) {
+      while (i < next) out[length++] = bytes[i++]
+    } else {
+      // the bytes read so far become one U+FFFD; the offending byte is read again
+      out[length++] = 0xef
+      out[length++] = 0xbf
+      out[length++] = 0xbd
+      i = next
+    }
+  }
+  out[length++] = QUOTE
+  return length
 }

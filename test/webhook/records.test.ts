@@ -122,3 +122,21 @@ test('any payload bytes: the body equals JSON.stringify of the UTF-8 decoder\'s 
     return body === bodies.messagePublish(event, 'plain')
   }), { numRuns: 5000 }))
 })
+
+test('time stamps in a row, repeated or not, whole or not: each body has its own (property)', (t) => {
+  // the body builder keeps the digits of the last ts it wrote; a repeat must reuse them and
+  // a change must not
+  const base = 1_764_115_200_123
+  const ts = fc.oneof(
+    fc.constantFrom(base, base + 1, base + 0.5, 0, 9, 10, 999, 1000, 2 ** 53 - 1, 2 ** 53, 1e21, -1, Number.MAX_VALUE),
+    fc.integer({ min: 0, max: Number.MAX_SAFE_INTEGER }),
+    fc.double({ noNaN: true, noDefaultInfinity: true })
+  )
+  t.notThrows(() => fc.assert(fc.property(fc.array(ts, { minLength: 1, maxLength: 20 }), (list) => {
+    const events = list.map((value) => publish({ ts: value }))
+    const read = roundTrip((writer) => {
+      for (const event of events) writer.publish(event.ts, event.topic, event.retain, event.qos, event.fromUsername, event.from, event.payload, 'plain')
+    })
+    return read.join('\n') === events.map((event) => bodies.messagePublish(event, 'plain')).join('\n')
+  }), { numRuns: 500 }))
+})
