@@ -5,7 +5,9 @@ import type { ConnectPacket } from 'aedes'
 import type { AuthDecision, ConnackRejectCode } from '../../../sdk/events.ts'
 import { connectedClients } from '../aedes-internals.ts'
 import { clientInfo } from '../client-state.ts'
+import { isThenable } from '../../../sdk/decisions.ts'
 import { isTapped } from '../../hooks.ts'
+import { runDecision } from '../../isolation.ts'
 import type { BridgeContext } from '../context.ts'
 import { installConnackWriter, skipUnwatchedClientNotices } from './connect-fastpath.ts'
 import { watchDeliveries } from './deliver.ts'
@@ -42,7 +44,10 @@ export function authenticate (ctx: BridgeContext) {
     if (limited) return done(rejection(limited.code, limited.reason), false)
 
     if (!isTapped(ctx.hooks.auth)) return decide(ctx, client, username, undefined, done)
-    ctx.hooks.auth.promise(Object.freeze({ ...info, password })).then((decision) => decide(ctx, client, username, decision, done), (err: Error) => {
+    // a tap that answers synchronously (a cached decision) settles without a promise
+    const decision = runDecision(ctx.hooks.auth, Object.freeze({ ...info, password }))
+    if (!isThenable(decision)) return decide(ctx, client, username, decision, done)
+    decision.then((answer) => decide(ctx, client, username, answer, done), (err: Error) => {
       // the isolation layer turns tap failures into denials; reaching here is a host bug
       ctx.log.error({ err }, 'auth hook failed')
       done(rejection(3, 'authentication is unavailable'), false)
