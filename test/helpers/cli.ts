@@ -97,3 +97,17 @@ export function tapmq (args: readonly string[], env: NodeJS.ProcessEnv = {}): Ru
     ])
   }
 }
+
+/** the log line `tapmq start` writes once its listeners are up (log.format = json) */
+export const STARTED = /"msg":"tapmq started"/
+
+/**
+ * `tapmq start` on a workspace's files, killed at teardown if still running; resolves once
+ * the broker has started.
+ */
+export async function startTapmq (t: { teardown (fn: () => unknown): void }, ws: Workspace, ms = 45_000): Promise<RunningCommand> {
+  const cmd = tapmq(['start', '--conf', ws.conf, '--plugins', `${ws.dir}/plugins.conf`])
+  t.teardown(() => { if (cmd.child.exitCode === null) cmd.child.kill('SIGKILL') })
+  await cmd.waitFor(STARTED, ms)
+  return cmd
+}

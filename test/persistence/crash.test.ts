@@ -3,7 +3,7 @@
 // least once and QoS 2 exactly once; retained messages, subscriptions and wills survive.
 import test from 'ava'
 import type { IClientOptions, MqttClient } from 'mqtt'
-import { type RunningCommand, tapmq, workspace, type Workspace } from '../helpers/cli.ts'
+import { type RunningCommand, startTapmq, workspace, type Workspace } from '../helpers/cli.ts'
 import { connectBeforeConnack, once, type Teardown, until, within } from '../helpers/mqtt.ts'
 
 const WAIT = 10_000
@@ -17,9 +17,7 @@ interface Broker {
 }
 
 async function startBroker (t: { teardown (fn: () => unknown): void }, ws: Workspace): Promise<Broker> {
-  const cmd = tapmq(['start', '--conf', ws.conf, '--plugins', `${ws.dir}/plugins.conf`])
-  t.teardown(() => { if (cmd.child.exitCode === null) cmd.child.kill('SIGKILL') })
-  await cmd.waitFor(/"msg":"tapmq started"/, WAIT)
+  const cmd = await startTapmq(t, ws, WAIT)
   return {
     cmd,
     url: `mqtt://127.0.0.1:${ws.port}`,

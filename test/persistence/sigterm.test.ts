@@ -5,7 +5,7 @@
 // subscribers (the offline one from its queue; the online one before or after the stop).
 import test from 'ava'
 import type { IClientOptions } from 'mqtt'
-import { tapmq, workspace } from '../helpers/cli.ts'
+import { startTapmq, workspace } from '../helpers/cli.ts'
 import { connectBeforeConnack, type Teardown, until, within } from '../helpers/mqtt.ts'
 
 const WAIT = 10_000
@@ -29,13 +29,7 @@ for (const window of ['0ms', '200ms']) {
     const ws = await workspace(`persistence = embedded\npersistence.commit_window = ${window}`)
     t.teardown(() => ws.remove())
     const url = `mqtt://127.0.0.1:${ws.port}`
-    const start = async () => {
-      const cmd = tapmq(['start', '--conf', ws.conf, '--plugins', `${ws.dir}/plugins.conf`])
-      t.teardown(() => { if (cmd.child.exitCode === null) cmd.child.kill('SIGKILL') })
-      await cmd.waitFor(/"msg":"tapmq started"/, WAIT)
-      return cmd
-    }
-    const first = await start()
+    const first = await startTapmq(t, ws, WAIT)
 
     // a persistent session that is offline during the load, and one online that acknowledges
     const offline = connect(t, url, { clientId: 'term-offline', clean: false })
@@ -79,7 +73,7 @@ for (const window of ['0ms', '200ms']) {
     const ackedAtExit = [...acked]
     const heardBeforeStop = new Set(onlineHeard)
 
-    const second = await start()
+    const second = await startTapmq(t, ws, WAIT)
     t.regex(second.output(), /"msg":"message store opened"/)
     const offlineHeard = new Set<string>()
     const offlineBack = connect(t, url, { clientId: 'term-offline', clean: false }, (payload) => offlineHeard.add(payload))

@@ -6,7 +6,7 @@ import test from 'ava'
 import mqtt from 'mqtt'
 import { loadConfig } from '../../runtime/config/load.ts'
 import { openDatabase, SqliteStore } from '../../runtime/persistence/sqlite-store.ts'
-import { freePort, tapmq, workspace } from '../helpers/cli.ts'
+import { freePort, startTapmq, tapmq, workspace } from '../helpers/cli.ts'
 import { connectClient, nextMessage, tmpDir, until } from '../helpers/mqtt.ts'
 import { testBroker } from '../helpers/broker.ts'
 
@@ -15,9 +15,7 @@ const WAIT = 10_000
 test('a second broker on the same data_dir exits non-zero naming the locked store', async (t) => {
   const ws = await workspace('persistence = embedded')
   t.teardown(() => ws.remove())
-  const first = tapmq(['start', '--conf', ws.conf, '--plugins', join(ws.dir, 'plugins.conf')])
-  t.teardown(() => { if (first.child.exitCode === null) first.child.kill('SIGKILL') })
-  await first.waitFor(/"msg":"tapmq started"/, WAIT)
+  const first = await startTapmq(t, ws, WAIT)
 
   // its own port and pid file, so that only the store is shared
   const port = await freePort()
