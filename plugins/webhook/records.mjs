@@ -189,7 +189,7 @@ const PART = {
 const PUBLISH_FIXED_BYTES = Object.values(PART).reduce((sum, part) => sum + part.length, 0) + 24 + 1 + 8 + 1
 const PLAIN = ENCODINGS.indexOf('plain')
 
-const BODY_INITIAL_BYTES = 64 * 1024
+const BODY_INITIAL_BYTES = 16 * 1024
 
 /**
  * Builds request bodies from records in a reused scratch buffer: one event's JSON, or a
@@ -250,12 +250,27 @@ export class RequestBody {
     this.#events--
   }
 
-  /** @returns {Buffer} the body, in a buffer of its own */
+  /**
+   * The body, in memory of its own: a small one is copied out of the scratch buffer; one
+   * that fills at least half of it takes the scratch buffer along (copying a batch's tens of
+   * kB, into a buffer allocated for it, was 7 % of the delivery thread's time in a profile
+   * of the batched benchmark). A buffer taken along is never written again, and at most half
+   * of it is unused. The next scratch buffer has room for a body half as large again, so
+   * that batches of a similar size neither grow it nor are copied.
+   * @returns {Buffer}
+   */
   finish () {
     if (this.#batched) this.#byte(0x5d) // ]
-    const body = Buffer.from(this.#scratch.subarray(0, this.length))
-    if (this.#scratch.length > KEEP_BYTES) this.#scratch = Buffer.allocUnsafe(BODY_INITIAL_BYTES)
-    return body
+    const scratch = this.#scratch
+    const length = this.length
+    if (length * 2 < scratch.length) {
+      const body = Buffer.from(scratch.subarray(0, length))
+      if (scratch.length > KEEP_BYTES) this.#scratch = Buffer.allocUnsafe(BODY_INITIAL_BYTES)
+      return body
+    }
+    const next = Math.ceil(length * 1.5)
+    this.#scratch = Buffer.allocUnsafe(next > KEEP_BYTES ? BODY_INITIAL_BYTES : Math.max(BODY_INITIAL_BYTES, next))
+    return scratch.subarray(0, length)
   }
 
   /**

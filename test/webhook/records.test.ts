@@ -140,3 +140,24 @@ test('time stamps in a row, repeated or not, whole or not: each body has its own
     return read.join('\n') === events.map((event) => bodies.messagePublish(event, 'plain')).join('\n')
   }), { numRuns: 500 }))
 })
+
+test('a finished body stays as it is while the next ones are built (small ones copied, large ones keep their buffer)', (t) => {
+  const body = new RequestBody()
+  const finished: Array<{ buffer: Buffer, text: string }> = []
+  // from single events to batches past the scratch buffer's size, and back
+  for (const events of [1, 2, 40, 200, 200, 3, 500, 1]) {
+    const writer = new RecordWriter()
+    for (let i = 0; i < events; i++) {
+      const event = publish({ topic: `t/${events}/${i}`, payload: Buffer.alloc(64, events + i) })
+      writer.publish(event.ts, event.topic, event.retain, event.qos, event.fromUsername, event.from, event.payload, 'plain')
+    }
+    const { buffer, byteLength } = writer.take()
+    const data = Buffer.from(buffer, 0, byteLength)
+    body.start(true)
+    for (let at = 0; at < data.length; at = recordEnd(data, at)) body.append(data, at, recordEnd(data, at))
+    const out = body.finish()
+    finished.push({ buffer: out, text: out.toString() })
+    t.is(JSON.parse(out.toString()).length, events)
+  }
+  for (const { buffer, text } of finished) t.is(buffer.toString(), text)
+})
