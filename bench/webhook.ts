@@ -182,15 +182,19 @@ const verdict = (value: number, goal: number) => `${fmt(value, 3)} (goal >= ${go
  */
 function windowCounter (receiver: CountingReceiver) {
   let start = 0
-  let end = 0
+  let end: number | undefined
   const timers: NodeJS.Timeout[] = []
   return {
     begin () {
       timers.push(setTimeout(() => { start = receiver.events }, WARMUP * 1000 + 100))
       timers.push(setTimeout(() => { end = receiver.events }, (WARMUP + DURATION) * 1000 + 100))
     },
-    perSecond: () => (end - start) / DURATION,
-    cancel: () => { for (const timer of timers) clearTimeout(timer) }
+    perSecond: () => ((end ?? 0) - start) / DURATION,
+    cancel: () => {
+      for (const timer of timers) clearTimeout(timer)
+      // a run that ended (broker stopped) before the window's end: the count at its end
+      end ??= receiver.events
+    }
   }
 }
 
@@ -235,7 +239,10 @@ async function measure (bench: BenchTarget, scenario: string, params: Record<str
       await sleep(100)
       counters = await webhookCounters(bench.apiPort)
     }
-    return { result: results[0]!, results, rss, rssBefore: rss[0]!, rssAfter: rss.at(-1)!, counters, cores }
+    // CPU of the other threads (mostly the webhook worker) per event matched, until the
+    // queue settled: steadier than the ratios on a shared machine
+    const othersPerEvent = (threadCpu(broker.pid).others - cpuBefore.others) / (counters.matched_total ?? Number.NaN) * 1e6
+    return { result: results[0]!, results, rss, rssBefore: rss[0]!, rssAfter: rss.at(-1)!, counters, cores, othersPerEvent }
   } finally {
     await broker.stop()
     running = undefined
@@ -304,7 +311,7 @@ try {
       }
       const run = runs[name].at(-1)!
       console.log(`  round ${round + 1} ${name.padEnd(10)} ${fmt(rateOf(run.result))} msg/s, ${cpuOf(run.result)}, ${coresOf(run)}${run.result.valid ? '' : ` (invalid: ${run.result.invalidReason})`}` +
-        (name === 'off' ? '' : `; matched ${fmt(run.counters.matched_total ?? Number.NaN)}, sent ${fmt(run.counters.sent_total ?? Number.NaN)}, ${dropsOf(run.counters)}`))
+        (name === 'off' ? '' : `; matched ${fmt(run.counters.matched_total ?? Number.NaN)}, sent ${fmt(run.counters.sent_total ?? Number.NaN)}, ${dropsOf(run.counters)}; other threads ${fmt(run.othersPerEvent, 2)} µs CPU per event`))
     }
   }
   const baseline = medianRun(runs.off)
@@ -313,7 +320,7 @@ try {
   console.log('  medians:')
   console.log(`    webhook off                     ${fmt(rateOf(baseline.result))} msg/s, ${cpuOf(baseline.result)}, ${coresOf(baseline)}`)
   console.log(`    webhook on, unbatched           ${fmt(median(runs.unbatched.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(unbatched.result)}, ${coresOf(unbatched)}; receiver got ${fmt(median(events.unbatched))} events/s`)
-  console.log(`    webhook on, batched (${BATCH_EVENTS}/50 ms) ${fmt(median(runs.batched.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(batch.result)}, ${coresOf(batch)}; receiver got ${fmt(median(events.batched))} events/s in ${fmt(median(requests))} requests`)
+  console.log(`    webhook on, batched (${BATCH_EVENTS}/50 ms) ${fmt(median(runs.batched.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(batch.result)}, ${coresOf(batch)}; receiver got ${fmt(median(events.batched))} events/s in ${fmt(median(requests))} requests; other threads ${fmt(median(runs.batched.map((r) => r.othersPerEvent)), 2)} µs CPU per event`)
   console.log(`    webhook on, receiver silent     ${fmt(median(runs.silent.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(medianRun(runs.silent).result)}, ${coresOf(medianRun(runs.silent))}`)
 
   // several rounds on one broker: RSS after each shows whether memory keeps growing
