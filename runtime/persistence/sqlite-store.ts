@@ -819,6 +819,9 @@ export class SqliteStore {
     this.#live()
     const row = this.#sql.inGet.get(client.id, id(packet.messageId))
     if (!row) throw new Error('no such packet')
+    // aedes answers a DUP re-send it finds here with PUBREC at once: the row may belong to a
+    // batch not yet committed and synced, and that PUBREC must not come before the first one's
+    if (this.pending) await this.flush()
     return unpack(row)
   }
 
