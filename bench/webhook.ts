@@ -25,7 +25,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import { loadavg } from 'node:os'
 import { parseArgs } from 'node:util'
-import { freePort, LoadGenerator, machineInfo, processRssKb, type RunningTarget, type ScenarioResult, tapmqTarget, threadCpuSeconds } from './lib/index.ts'
+import { freePort, LoadGenerator, machineInfo, processRssKb, type RunningTarget, type ScenarioResult, tapmqTarget, threadCpuSeconds, threadNice } from './lib/index.ts'
 
 const { values: args } = parseArgs({
   options: {
@@ -232,17 +232,17 @@ async function measure (bench: BenchTarget, scenario: string, params: Record<str
     }
     const wall = (performance.now() - wallBefore) / 1000
     const cpuAfter = threadCpu(broker.pid)
-    const cores = { main: (cpuAfter.main - cpuBefore.main) / wall, others: (cpuAfter.others - cpuBefore.others) / wall }
+    const cores = { main: (cpuAfter.main - cpuBefore.main) / wall, worker: (cpuAfter.worker - cpuBefore.worker) / wall, others: (cpuAfter.others - cpuBefore.others) / wall }
     let counters = await webhookCounters(bench.apiPort)
     const settled = (c: Record<string, number>) => (c.sent_total ?? 0) + (c.failed_total ?? 0) + (c.dropped_total ?? 0) >= (c.matched_total ?? 0)
     for (let i = 0; i < 50 && counters.matched_total !== undefined && !settled(counters) && !bench.name.includes('silent'); i++) {
       await sleep(100)
       counters = await webhookCounters(bench.apiPort)
     }
-    // CPU of the other threads (mostly the webhook worker) per event matched, until the
-    // queue settled: steadier than the ratios on a shared machine
-    const othersPerEvent = (threadCpu(broker.pid).others - cpuBefore.others) / (counters.matched_total ?? Number.NaN) * 1e6
-    return { result: results[0]!, results, rss, rssBefore: rss[0]!, rssAfter: rss.at(-1)!, counters, cores, othersPerEvent }
+    // the webhook worker's CPU per event sent, until the queue settled (it also received
+    // and dropped the others, which costs little): steadier than the ratios on a shared machine
+    const workerPerEvent = (threadCpu(broker.pid).worker - cpuBefore.worker) / (counters.sent_total ?? Number.NaN) * 1e6
+    return { result: results[0]!, results, rss, rssBefore: rss[0]!, rssAfter: rss.at(-1)!, counters, cores, workerPerEvent }
   } finally {
     await broker.stop()
     running = undefined
@@ -252,12 +252,14 @@ async function measure (bench: BenchTarget, scenario: string, params: Record<str
 const mb = (kb: number) => fmt(kb / 1024, 1)
 
 /**
- * CPU seconds so far of the broker's main thread and of all its other threads (the webhook
- * worker, V8's and libuv's helpers), from /proc (Linux; zeros elsewhere): whether the event
- * loop itself paid for the webhook, or the second core did.
+ * CPU seconds so far of the broker's main thread, of the webhook worker, and of all its
+ * other threads (V8's and libuv's helpers), from /proc (Linux; zeros elsewhere): whether the
+ * event loop itself paid for the webhook, or the second core did. The worker is the thread
+ * with a nice value (web.hook.worker_nice; the broker starts at 0): with --nice 0 it is
+ * counted among the others.
  */
-function threadCpu (pid: number): { main: number, others: number } {
-  const cpu = { main: 0, others: 0 }
+function threadCpu (pid: number): { main: number, worker: number, others: number } {
+  const cpu = { main: 0, worker: 0, others: 0 }
   let tids: string[] = []
   try {
     tids = readdirSync(`/proc/${pid}/task`)
@@ -267,11 +269,13 @@ function threadCpu (pid: number): { main: number, others: number } {
   for (const tid of tids) {
     const seconds = threadCpuSeconds(pid, tid) ?? 0 // a thread that ended meanwhile
     if (Number(tid) === pid) cpu.main += seconds
+    else if ((threadNice(pid, tid) ?? 0) > 0) cpu.worker += seconds
     else cpu.others += seconds
   }
   return cpu
 }
-const coresOf = (run: { cores: { main: number, others: number } }) => `broker thread ${fmt(run.cores.main, 2)} cores, other threads ${fmt(run.cores.others, 2)}`
+const coresOf = (run: { cores: { main: number, worker: number, others: number } }) =>
+  `broker thread ${fmt(run.cores.main, 2)} cores, webhook worker ${fmt(run.cores.worker, 2)}, other threads ${fmt(run.cores.others, 2)}`
 const dropsOf = (c: Record<string, number>) => `dropped ${fmt(c.dropped_total ?? 0)} (queue full ${fmt(c.dropped_queue_full_total ?? 0)})`
 
 const median = (values: number[]) => {
@@ -311,7 +315,7 @@ try {
       }
       const run = runs[name].at(-1)!
       console.log(`  round ${round + 1} ${name.padEnd(10)} ${fmt(rateOf(run.result))} msg/s, ${cpuOf(run.result)}, ${coresOf(run)}${run.result.valid ? '' : ` (invalid: ${run.result.invalidReason})`}` +
-        (name === 'off' ? '' : `; matched ${fmt(run.counters.matched_total ?? Number.NaN)}, sent ${fmt(run.counters.sent_total ?? Number.NaN)}, ${dropsOf(run.counters)}; other threads ${fmt(run.othersPerEvent, 2)} µs CPU per event`))
+        (name === 'off' ? '' : `; matched ${fmt(run.counters.matched_total ?? Number.NaN)}, sent ${fmt(run.counters.sent_total ?? Number.NaN)}, ${dropsOf(run.counters)}; worker ${fmt(run.workerPerEvent, 2)} µs CPU per event sent`))
     }
   }
   const baseline = medianRun(runs.off)
@@ -320,7 +324,7 @@ try {
   console.log('  medians:')
   console.log(`    webhook off                     ${fmt(rateOf(baseline.result))} msg/s, ${cpuOf(baseline.result)}, ${coresOf(baseline)}`)
   console.log(`    webhook on, unbatched           ${fmt(median(runs.unbatched.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(unbatched.result)}, ${coresOf(unbatched)}; receiver got ${fmt(median(events.unbatched))} events/s`)
-  console.log(`    webhook on, batched (${BATCH_EVENTS}/50 ms) ${fmt(median(runs.batched.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(batch.result)}, ${coresOf(batch)}; receiver got ${fmt(median(events.batched))} events/s in ${fmt(median(requests))} requests; other threads ${fmt(median(runs.batched.map((r) => r.othersPerEvent)), 2)} µs CPU per event`)
+  console.log(`    webhook on, batched (${BATCH_EVENTS}/50 ms) ${fmt(median(runs.batched.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(batch.result)}, ${coresOf(batch)}; receiver got ${fmt(median(events.batched))} events/s in ${fmt(median(requests))} requests; worker ${fmt(median(runs.batched.map((r) => r.workerPerEvent)), 2)} µs CPU per event sent`)
   console.log(`    webhook on, receiver silent     ${fmt(median(runs.silent.map((r) => rateOf(r.result))))} msg/s, ${cpuOf(medianRun(runs.silent).result)}, ${coresOf(medianRun(runs.silent))}`)
 
   // several rounds on one broker: RSS after each shows whether memory keeps growing

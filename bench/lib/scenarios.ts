@@ -88,11 +88,22 @@ export function threadCpuSeconds (pid: number, tid: number | string): number | u
   return cpuSecondsOf(`/proc/${pid}/task/${tid}/stat`)
 }
 
+/** the nice value of one thread of a process (undefined when unavailable, or when it ended) */
+export function threadNice (pid: number, tid: number | string): number | undefined {
+  const fields = statFields(`/proc/${pid}/task/${tid}/stat`)
+  return fields === undefined ? undefined : Number(fields[16])
+}
+
 function cpuSecondsOf (statFile: string): number | undefined {
+  const fields = statFields(statFile)
+  return fields === undefined ? undefined : (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+}
+
+/** the fields of a /proc stat file after the command name, from `state` on */
+function statFields (statFile: string): string[] | undefined {
   try {
     const stat = readFileSync(statFile, 'utf8')
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-    return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   } catch {
     return undefined
   }
