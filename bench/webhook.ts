@@ -1,11 +1,14 @@
 // WebHook benchmark, run by hand (never by npm test):
 //
-//   node --import tsx bench/webhook.ts [--duration 5] [--repeat 3] [--batch 100] [--quick] [--nice N] [--profile DIR]
+//   node --import tsx bench/webhook.ts [--duration 5] [--repeat 3] [--batch 100] [--quick] [--nice N] [--profile DIR] [--payload binary|text]
 //
 // --repeat: rounds of (1)/(2), the targets alternating, medians reported. --batch: events per
 // request of the batched target. --nice sets web.hook.worker_nice (default: the plugin's
 // default). --profile writes the brokers' V8 CPU profiles (every thread) to DIR;
-// `node --import tsx bench/profile.ts DIR` sums them.
+// `node --import tsx bench/profile.ts DIR` sums them. --payload: the 64 B payloads are the load
+// generator's 16-byte binary header (sequence, time stamp) and then zeros (binary, the
+// default: in plain encoding most bytes become 6-byte \u0000 escapes, ~505 B of JSON per
+// event) or a 48-byte JSON text (text: ~290 B per event).
 //
 // (1) Cost on MQTT: fan-in QoS 0 (10 publishers -> 1 subscriber, 64 B) through tapmq with the
 //     webhook on and a rule matching every message, against a fast local receiver, vs the
@@ -34,9 +37,13 @@ const { values: args } = parseArgs({
     repeat: { type: 'string', default: '3' },
     batch: { type: 'string', default: '100' },
     nice: { type: 'string' },
-    profile: { type: 'string' }
+    profile: { type: 'string' },
+    payload: { type: 'string', default: 'binary' }
   }
 })
+if (args.payload !== 'binary' && args.payload !== 'text') throw new Error('--payload is binary or text')
+/** after the generator's 16-byte header */
+const PAYLOAD_TEXT = args.payload === 'text' ? '{"id":"sensor-0042","temp":21.5,"hum":40,"ok":1}' : undefined
 const DURATION = args.quick ? 2 : Math.max(1, Number(args.duration))
 const WARMUP = 1
 const FIXED_RATE = 10_000
@@ -202,7 +209,7 @@ function windowCounter (receiver: CountingReceiver) {
 
 const started = Date.now()
 const machine = machineInfo()
-console.log(`webhook benchmark: ${machine.cpus} cores (${machine.cpuModel}), node ${machine.node}, ${DURATION} s per run (+${WARMUP} s warm-up), worker_nice ${args.nice ?? 'default'}, load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}`)
+console.log(`webhook benchmark: ${machine.cpus} cores (${machine.cpuModel}), node ${machine.node}, ${DURATION} s per run (+${WARMUP} s warm-up), worker_nice ${args.nice ?? 'default'}, ${args.payload} payloads, load average ${loadavg().map((n) => n.toFixed(1)).join(' ')}`)
 
 const fast = await countingReceiver()
 const silent = await silentReceiver()
@@ -226,7 +233,7 @@ async function measure (bench: BenchTarget, scenario: string, params: Record<str
     const wallBefore = performance.now()
     for (let round = 0; round < rounds; round++) {
       results.push(await generator.run(scenario, broker.address, {
-        duration: DURATION, warmup: WARMUP, payload: 64, prefix: `wh${runNo++}`, pid: broker.pid, ...params
+        duration: DURATION, warmup: WARMUP, payload: 64, payloadText: PAYLOAD_TEXT, prefix: `wh${runNo++}`, pid: broker.pid, ...params
       }))
       rss.push(processRssKb(broker.pid) ?? Number.NaN)
     }

@@ -38,6 +38,8 @@ export interface ScenarioParams {
   readonly warmup: number
   /** payload bytes (>= 16) */
   readonly payload: number
+  /** what fills the payload after its 16-byte binary header (zeros when absent), cut to fit */
+  readonly payloadText?: string
   /** prefix for topics and client ids, unique per run */
   readonly prefix: string
   /** broker pid, for its CPU and memory (Linux /proc) */
@@ -263,7 +265,7 @@ export const TIMELINE_MS = 250
 async function flow (address: Address, params: ScenarioParams, options: FlowOptions): Promise<FlowOutcome> {
   const { publishers: nPub, subscribers: nSub, qos, window, inflight } = options
   const topic = `${params.prefix}/flow`
-  const encoder = Array.from({ length: nPub }, () => new PublishEncoder(topic, params.payload, qos))
+  const encoder = Array.from({ length: nPub }, () => new PublishEncoder(topic, params.payload, qos, params.payloadText))
   const sent = new Uint32Array(nPub)
   const acked = new Uint32Array(nPub)
   const unacked = new Uint32Array(nPub)

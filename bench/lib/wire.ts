@@ -204,7 +204,7 @@ export class WireClient {
 /**
  * Builds PUBLISH packets for one topic and payload size. Payload layout (little endian):
  * [0..4) source index, [4..8) sequence number, [8..16) send time in ms (performance.now()),
- * the rest zero. Sequence numbers let a subscriber check order and count losses.
+ * the rest `text` (UTF-8, cut to fit) or zeros. Sequence numbers let a subscriber check order and count losses.
  */
 export class PublishEncoder {
   readonly template: Buffer
@@ -212,11 +212,13 @@ export class PublishEncoder {
   readonly qos: 0 | 1
   #nextId = 0
 
-  constructor (topic: string, payloadSize: number, qos: 0 | 1) {
+  constructor (topic: string, payloadSize: number, qos: 0 | 1, text?: string) {
     if (payloadSize < 16) throw new Error('payload must be at least 16 bytes')
     this.qos = qos
+    const payload = Buffer.alloc(payloadSize)
+    if (text !== undefined) payload.write(text, 16)
     this.template = mqtt.generate({
-      cmd: 'publish', topic, payload: Buffer.alloc(payloadSize), qos, retain: false, dup: false, ...(qos > 0 ? { messageId: 1 } : {})
+      cmd: 'publish', topic, payload, qos, retain: false, dup: false, ...(qos > 0 ? { messageId: 1 } : {})
     })
     this.payloadOffset = this.template.length - payloadSize
   }
