@@ -14,6 +14,12 @@ export interface TapOwner {
   readonly name: string
   /** false once the plugin instance is disabled, closed or replaced */
   active: boolean
+  /**
+   * set while the instance is being replaced by a new one (a reload), and kept if the new one
+   * fails to start: its decision taps then deny (auth: CONNACK 3) instead of passing the
+   * decision on, so that a reload never lets in a client the plugin would refuse
+   */
+  replacing?: boolean
 }
 
 type TapFn = (...args: unknown[]) => unknown
@@ -23,8 +29,12 @@ interface DecisionTap extends RegisteredTap { decide?: (args: unknown[]) => unkn
 
 /** What a failed decision tap answers: auth fails closed with CONNACK 3, authorization denies. */
 function failDecision (hook: string, plugin: string, err: Error): unknown {
-  if (hook === 'auth') return { result: 'deny', code: 3, reason: `plugin ${plugin} failed: ${err.message}` }
-  return { result: 'deny', reason: `plugin ${plugin} failed: ${err.message}` }
+  return unavailable(hook, `plugin ${plugin} failed: ${err.message}`)
+}
+
+function unavailable (hook: string, reason: string): unknown {
+  if (hook === 'auth') return { result: 'deny', code: 3, reason }
+  return { result: 'deny', reason }
 }
 
 export class HookIsolation {
@@ -82,10 +92,12 @@ export class HookIsolation {
       ? (result: unknown) => ((result as { result?: string } | undefined)?.result === 'ignore' ? undefined : result)
       : (result: unknown) => result
     const timeout = tap.timeout ?? (isDecision ? this.decisionTimeout : isLifecycle ? this.lifecycleTimeout : 0)
+    /** the answer of a tap whose instance is no longer active */
+    const inactive = () => (isDecision && owner.replacing === true ? unavailable(hookName, `plugin ${owner.name} is restarting`) : undefined)
 
     if (tap.type === 'sync') {
       const sync = (...args: unknown[]) => {
-        if (!owner.active) return undefined
+        if (!owner.active) return inactive()
         try {
           return normalize(fn(...args))
         } catch (err) {
@@ -104,7 +116,7 @@ export class HookIsolation {
         })
     /** the normalized answer: a value when the tap answered synchronously, else a promise (raced with the timeout) */
     const settle = (args: unknown[]): unknown => {
-      if (!owner.active) return undefined
+      if (!owner.active) return inactive()
       let answer: unknown
       try {
         answer = call(args)

@@ -22,6 +22,8 @@ interface Loaded {
   state: PluginState
   detail?: string
   owner?: TapOwner
+  /** the owner of an instance a reload replaced while its successor did not start: its decision taps deny */
+  replaced?: TapOwner
   instance?: PluginInstance | void
   options?: unknown
 }
@@ -126,6 +128,7 @@ export class PluginRegistry implements PluginsControl {
         () => new Error(`setup did not finish within ${this.deps.timeout} ms`))
       loaded.state = 'running'
       loaded.detail = undefined
+      this.#forgetReplaced(loaded)
       this.deps.log.info({ plugin: entry.id, version: plugin.version }, 'plugin started')
     } catch (err) {
       owner.active = false
@@ -187,6 +190,8 @@ export class PluginRegistry implements PluginsControl {
 
   async disable (id: string): Promise<void> {
     const loaded = this.#get(id)
+    // switched off on purpose: a replaced instance stops denying too
+    this.#forgetReplaced(loaded)
     if (loaded.state !== 'running') return
     await this.#close(loaded)
     loaded.state = 'disabled'
@@ -208,8 +213,19 @@ export class PluginRegistry implements PluginsControl {
       this.deps.log.info({ plugin: loaded.entry.id }, 'plugin reconfigured')
       return
     }
+    // until the new instance runs, the old one's decision taps deny rather than pass
+    const replaced = loaded.owner
+    if (replaced) {
+      replaced.replacing = true
+      loaded.replaced = replaced
+    }
     await this.#close(loaded)
     await this.#setup(loaded)
+  }
+
+  #forgetReplaced (loaded: Loaded): void {
+    if (loaded.replaced) loaded.replaced.replacing = false
+    loaded.replaced = undefined
   }
 
   /**

@@ -5,7 +5,7 @@
 import test from 'ava'
 import { definePlugin, Type, type TapmqPlugin } from '../../sdk/index.ts'
 import { testBroker } from '../helpers/broker.ts'
-import { connectClient, nextMessage, Recorder, within } from '../helpers/mqtt.ts'
+import { connectClient, connectRefused, nextMessage, Recorder, within } from '../helpers/mqtt.ts'
 
 /** Drops every message on `blocked/#` and counts what it saw; records its lifecycle. */
 function blocker (life: Recorder<string>, withReload: boolean): TapmqPlugin {
@@ -145,4 +145,49 @@ test('taps made after an await in an async setup belong to the plugin and are di
   await two.publishAsync('x', 'round trip')
   await received
   t.deepEqual(seen.list, ['one'])
+})
+
+/** Refuses `mallory` (CONNACK 5); its close waits for `release`, as one with checks in flight does. */
+function gatekeeper (life: Recorder<string>, options: { release: Promise<void>, failSecondSetup?: boolean }): TapmqPlugin {
+  let setups = 0
+  return definePlugin({
+    name: 'gatekeeper',
+    version: '1.0.0',
+    setup (host) {
+      life.push('setup')
+      if (options.failSecondSetup && ++setups === 2) throw new Error('the new configuration is broken')
+      host.hooks.auth.tap('gatekeeper', (request) => (request.username === 'mallory'
+        ? { result: 'deny', code: 5, reason: 'not mallory' }
+        : { result: 'allow' }))
+      return { close: () => options.release.then(() => { life.push('closed') }) }
+    }
+  })
+}
+
+test('while a reload replaces an auth plugin, its taps deny with CONNACK 3 instead of letting every client in', async (t) => {
+  const life = new Recorder<string>()
+  let release!: () => void
+  const broker = await testBroker(t, { plugins: [gatekeeper(life, { release: new Promise((resolve) => { release = resolve }) })] })
+  t.is((await connectRefused(t, broker.url, { clientId: 'm1', username: 'mallory' })).code, 5)
+
+  const reloaded = broker.tapmq.plugins.reload('gatekeeper')
+  t.is((await connectRefused(t, broker.url, { clientId: 'm2', username: 'mallory' })).code, 3, 'not accepted during the gap')
+  t.is((await connectRefused(t, broker.url, { clientId: 'a2', username: 'alice' })).code, 3)
+  release()
+  await reloaded
+  t.deepEqual(life.list, ['setup', 'closed', 'setup'])
+  t.is((await connectRefused(t, broker.url, { clientId: 'm3', username: 'mallory' })).code, 5, 'the new instance decides')
+  await connectClient(t, broker.url, { clientId: 'a3', username: 'alice' })
+})
+
+test('an auth plugin whose new instance fails to start keeps denying (CONNACK 3) until it is disabled', async (t) => {
+  const life = new Recorder<string>()
+  const broker = await testBroker(t, { plugins: [gatekeeper(life, { release: Promise.resolve(), failSecondSetup: true })] })
+  await t.throwsAsync(broker.tapmq.plugins.reload('gatekeeper'), { message: /the new configuration is broken/ })
+  t.is(broker.tapmq.plugins.status('gatekeeper').state, 'failed')
+  t.is((await connectRefused(t, broker.url, { clientId: 'a1', username: 'alice' })).code, 3)
+  t.is((await connectRefused(t, broker.url, { clientId: 'm1', username: 'mallory' })).code, 3)
+  // switched off on purpose: the built-in policy (allow_anonymous = true in the test broker) applies
+  await broker.tapmq.plugins.disable('gatekeeper')
+  await connectClient(t, broker.url, { clientId: 'm2', username: 'mallory' })
 })
