@@ -161,3 +161,12 @@ test('a finished body stays as it is while the next ones are built (small ones c
   }
   for (const { buffer, text } of finished) t.is(buffer.toString(), text)
 })
+
+test('every combination of qos, retain and user name, one after another in one body builder', (t) => {
+  const events = [0, 1, 2].flatMap((qos) => [false, true].flatMap((retain) =>
+    ['bob', undefined, ''].map((fromUsername) => publish({ qos: qos as 0 | 1 | 2, retain, fromUsername }))))
+  const read = roundTrip((writer) => {
+    for (const event of events) writer.publish(event.ts, event.topic, event.retain, event.qos, event.fromUsername, event.from, event.payload, 'plain')
+  })
+  t.deepEqual(read, events.map((event) => bodies.messagePublish(event, 'plain')))
+})
