@@ -73,7 +73,7 @@ export class Tapmq {
     this.#isolation = new HookIsolation(log, this.metrics, config.hookTimeout, config.shutdownTimeout)
     this.#isolation.install(this.hooks)
 
-    this.#persistence = createPersistence(config, log, this.metrics)
+    this.#persistence = createPersistence(config, log, this.metrics, (err) => this.#fail(err))
     this.broker = new Aedes({ ...config.aedes, ...this.#persistence.aedesOptions })
     this.#ctx = Object.freeze({
       broker: this.broker,
@@ -255,9 +255,19 @@ export class Tapmq {
   stop (): Promise<void> {
     if (!this.#stopping) {
       this.#stopping = this.#stop()
-      this.#stopping.then(this.#stopped.resolve, this.#stopped.reject)
+      this.#stopping.then(() => (this.#failure ? this.#stopped.reject(this.#failure) : this.#stopped.resolve()), this.#stopped.reject)
     }
     return this.#stopping
+  }
+
+  /** what made the broker stop itself, if anything: stopped() rejects with it (the CLI exits 1) */
+  #failure?: Error
+
+  /** An error the broker cannot run on (the message store cannot sync): a graceful stop that ends in failure. */
+  #fail (err: Error): void {
+    this.#failure ??= err
+    this.log.fatal({ err }, 'tapmq cannot go on; stopping')
+    this.stop().catch(() => {})
   }
 
   /** Resolves once a stop finished, whoever asked for it (a signal, the HTTP API, a plugin). */

@@ -78,7 +78,7 @@ async function start (args: ParsedArgs): Promise<void> {
     removePidFile(pidFile)
     process.exit(0)
   }, (err) => {
-    tapmq.log.error({ err }, 'shutdown failed')
+    tapmq.log.error({ err }, 'tapmq stopped on an error')
     removePidFile(pidFile)
     process.exit(1)
   })

@@ -36,7 +36,9 @@ const MEMORY: Persistence = Object.freeze({
   close: async () => {}
 })
 
-export function createPersistence (config: { persistence: PersistenceConfig, dataDir: string, cluster?: ClusterConfig, aedes?: { heartbeatInterval: number } }, log: Logger, metrics?: MetricsRegistry): Persistence {
+/** `onFatal`: the store can no longer keep what it acknowledges (a failed fdatasync); the broker must stop */
+export function createPersistence (config: { persistence: PersistenceConfig, dataDir: string, cluster?: ClusterConfig, aedes?: { heartbeatInterval: number } }, log: Logger,
+  metrics?: MetricsRegistry, onFatal: (err: Error) => void = () => {}): Persistence {
   if (config.persistence.type === 'memory') return MEMORY
   if (config.persistence.type === 'redis') {
     const redis = createRedisBackend(config.cluster ?? { enable: false, redisUrl: 'redis://127.0.0.1:6379', nodeName: 'tapmq' }, log, metrics, config.aedes?.heartbeatInterval)
@@ -44,6 +46,7 @@ export function createPersistence (config: { persistence: PersistenceConfig, dat
   }
   const store = new SqliteStore({ file: join(config.dataDir, PERSISTENCE_FILE), sync: config.persistence.sync, commitWindow: config.persistence.commitWindow })
   store.onError = (err) => log.error({ err, file: store.file }, 'message store commit failed; the writes of this turn are lost')
+  store.onSyncFailure = onFatal
   return {
     aedesOptions: { persistence: store },
     store,

@@ -100,6 +100,11 @@ export interface SqliteStoreOptions {
    * back by their subscriber's PUBACK within it never reach the file.
    */
   readonly commitWindow?: number
+  /**
+   * how the write-ahead log is synced after a COMMIT (sync = full); fs.fdatasync unless a
+   * test injects a failing disk, which cannot be had for real here
+   */
+  readonly syncWal?: (fd: number, done: (err: NodeJS.ErrnoException | null) => void) => void
 }
 
 /** Called when a message's store steps are durable, or with the error that lost them. */
@@ -342,11 +347,21 @@ export class SqliteStore {
   #commitAfterSync = false
   /** called with errors that no caller can receive (a failed group COMMIT) */
   onError: (err: Error) => void = () => {}
+  /**
+   * Set by the first failed fdatasync: from then on the store refuses every operation. Linux
+   * may mark the pages that failed to reach the disk clean, so a later sync can succeed while
+   * the WAL holds a hole that recovery stops at; acknowledging anything after it would be a lie.
+   */
+  #syncFailure?: Error
+  /** called once, with the error the store then refuses every operation with */
+  onSyncFailure: (err: Error) => void = () => {}
+  readonly #syncWal: NonNullable<SqliteStoreOptions['syncWal']>
 
   constructor (options: SqliteStoreOptions) {
     this.file = options.file
     this.sync = options.sync ?? 'full'
     this.commitWindow = Math.max(0, options.commitWindow ?? 0)
+    this.#syncWal = options.syncWal ?? fdatasync
   }
 
   /** the broker, as aedes-persistence's abstract tests expect */
@@ -383,6 +398,7 @@ export class SqliteStore {
   // ---- transactions -----------------------------------------------------------------
 
   #live (): Database.Database {
+    if (this.#syncFailure) throw this.#syncFailure
     if (!this.#db || this.#closed) throw new Error(`the message store ${this.file} is closed`)
     return this.#db
   }
@@ -477,6 +493,10 @@ export class SqliteStore {
     this.#unschedule()
     const db = this.#db
     if (!db?.open) return
+    if (this.#syncFailure) {
+      if (db.inTransaction) db.exec('ROLLBACK')
+      return this.#fail(this.#syncFailure, false)
+    }
     if (this.#syncing && !this.#closing) {
       // group commit: this batch stays open until the running sync ends, gathering the
       // writes of the turns meanwhile; queued rows acknowledged meanwhile are never written
@@ -524,10 +544,15 @@ export class SqliteStore {
       return done(error)
     }
     this.#syncing = new Promise<void>((resolve) => {
-      fdatasync(fd, (err) => {
+      this.#syncWal(fd, (err) => {
         this.#syncing = undefined
         resolve()
-        done(err)
+        if (err && !this.#syncFailure) {
+          this.#syncFailure = new Error(`the message store ${this.file} could not sync its write-ahead log (${err.message}); ` +
+            'it accepts no more writes and nothing more is acknowledged: restart tapmq (recovery replays the log up to the failed batch)')
+          this.onSyncFailure(this.#syncFailure)
+        }
+        done(err ? this.#syncFailure : null)
         // the batch that came due meanwhile, or waiters of flush() for writes of the last batch
         if (this.#commitAfterSync || this.#batch) {
           this.#commitAfterSync = false
@@ -538,7 +563,7 @@ export class SqliteStore {
   }
 
   /** The batch is lost (a failed COMMIT, or a write that rolled the transaction back): tell its waiters. */
-  #fail (err: Error): void {
+  #fail (err: Error, report = true): void {
     this.#unschedule()
     this.#pendingRows.clear()
     this.#pendingByKey.clear()
@@ -549,7 +574,7 @@ export class SqliteStore {
     this.#tracks = []
     batch?.reject(err)
     for (const track of tracks) settle(track, err)
-    this.onError(err)
+    if (report) this.onError(err)
   }
 
   /** whether writes wait for a COMMIT */
@@ -577,6 +602,7 @@ export class SqliteStore {
 
   /** Resolves once every write made so far is committed (at once if none is pending). */
   flush (): Promise<void> {
+    if (this.#syncFailure) return Promise.reject(this.#syncFailure)
     if (!this.pending) return Promise.resolve()
     this.#batch ??= deferred()
     return this.#batch.promise
