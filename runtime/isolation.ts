@@ -20,12 +20,17 @@ export interface TapOwner {
    * decision on, so that a reload never lets in a client the plugin would refuse
    */
   replacing?: boolean
+  /**
+   * bumped when the instance reconfigures in place (its reload()): answers its taps let the
+   * broker remember before are no longer used
+   */
+  generation?: number
 }
 
 type TapFn = (...args: unknown[]) => unknown
 interface RegisteredTap { name: string, type: string, fn: TapFn, timeout?: number }
 /** A decision tap as the isolation layer leaves it: `decide` answers now, or with a promise; `live` while its plugin is enabled. */
-interface DecisionTap extends RegisteredTap { decide?: (args: unknown[]) => unknown, live?: () => boolean }
+interface DecisionTap extends RegisteredTap { decide?: (args: unknown[]) => unknown, live?: () => boolean, generation?: () => number }
 
 /** What a failed decision tap answers: auth fails closed with CONNACK 3, authorization denies. */
 function failDecision (hook: string, plugin: string, err: Error): unknown {
@@ -104,7 +109,9 @@ export class HookIsolation {
           return fail(err as Error)
         }
       }
-      return isDecision ? { ...tap, fn: sync, decide: (args) => sync(...args), live: () => owner.active } as DecisionTap : { ...tap, fn: sync }
+      return isDecision
+        ? { ...tap, fn: sync, decide: (args) => sync(...args), live: () => owner.active, generation: () => owner.generation ?? 0 } as DecisionTap
+        : { ...tap, fn: sync }
     }
 
     // a tapDecision fn may answer synchronously; a plain promise tap is called as it is
@@ -150,6 +157,7 @@ export class HookIsolation {
     if (isDecision) {
       wrapped.decide = settle
       wrapped.live = () => owner.active
+      wrapped.generation = () => owner.generation ?? 0
     }
     return wrapped
   }

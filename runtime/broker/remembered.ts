@@ -1,7 +1,8 @@
 // Authorization answers that a plugin let the broker remember (`rememberMs` on an
 // `authorize.publish` decision), per connection: a PUBLISH whose answer is remembered asks no
 // plugin and costs one Map lookup. An answer is reused only while the tap that gave it is the
-// hook's only live tap, until it expires, and for the same connection, QoS and topic.
+// hook's only live tap, until it expires or that plugin reconfigures, and for the same
+// connection, QoS and topic.
 import type { AuthorizeDecision } from '../../sdk/events.ts'
 
 interface Remembered {
@@ -9,7 +10,14 @@ interface Remembered {
   /** Date.now() based */
   readonly until: number
   readonly tap: object
+  /** the tap's generation when it answered (runtime/isolation.ts: bumped by an in-place reload) */
+  readonly generation: number
 }
+
+/** a decision tap as the isolation layer leaves it */
+interface AnsweringTap { generation?: () => number }
+
+const generationOf = (tap: object) => (tap as AnsweringTap).generation?.() ?? 0
 
 /** topics remembered per connection and QoS; beyond that the oldest is forgotten */
 export const REMEMBERED_PER_CONNECTION = 128
@@ -19,7 +27,7 @@ export class RememberedDecisions {
 
   get (connection: object, qos: number, topic: string, tap: object): AuthorizeDecision | undefined {
     const found = this.#byConnection.get(connection)?.[qos]?.get(topic)
-    if (found === undefined || found.tap !== tap || found.until <= Date.now()) return undefined
+    if (found === undefined || found.tap !== tap || found.until <= Date.now() || found.generation !== generationOf(tap)) return undefined
     return found.decision
   }
 
@@ -32,6 +40,6 @@ export class RememberedDecisions {
     if (slots === undefined) this.#byConnection.set(connection, slots = [])
     const topics = slots[qos] ??= new Map()
     if (topics.size >= REMEMBERED_PER_CONNECTION && !topics.has(topic)) topics.delete(topics.keys().next().value!)
-    topics.set(topic, { decision, until: Date.now() + ms, tap })
+    topics.set(topic, { decision, until: Date.now() + ms, tap, generation: generationOf(tap) })
   }
 }

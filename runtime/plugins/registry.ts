@@ -210,6 +210,8 @@ export class PluginRegistry implements PluginsControl {
     if (loaded.state !== 'running') return this.enable(id)
     if (loaded.instance?.reload) {
       await loaded.instance.reload(options)
+      // what its taps let the broker remember may no longer be what it would answer
+      if (loaded.owner) loaded.owner.generation = (loaded.owner.generation ?? 0) + 1
       this.deps.log.info({ plugin: loaded.entry.id }, 'plugin reconfigured')
       return
     }

@@ -2,7 +2,7 @@
 // connection's PUBLISHes (same topic and QoS) without asking the plugin again, until it
 // expires, and only while that plugin is the hook's only live tap.
 import test from 'ava'
-import { tapDecision } from '../../sdk/index.ts'
+import { definePlugin, tapDecision, Type } from '../../sdk/index.ts'
 import { REMEMBERED_PER_CONNECTION } from '../../runtime/broker/remembered.ts'
 import { tapping, testBroker } from '../helpers/broker.ts'
 import { connectClient, nextMessage, until } from '../helpers/mqtt.ts'
@@ -89,4 +89,36 @@ test('at most REMEMBERED_PER_CONNECTION topics per connection and QoS: the oldes
   // open/0 was forgotten (the oldest) and asked again; the newest one was not
   t.is(asked.length, REMEMBERED_PER_CONNECTION + 2)
   t.is(asked.at(-1), 'pub 0 open/0')
+})
+
+test('answers remembered before a plugin reconfigured in place are not used after its reload', async (t) => {
+  const asked: string[] = []
+  // denies `denied/#` until reloaded with { open: true }
+  const acl = definePlugin({
+    name: 'reconfigurable-acl',
+    version: '1.0.0',
+    options: Type.Object({ open: Type.Boolean({ default: false }) }),
+    setup (host, options) {
+      let open = options.open
+      tapDecision(host.hooks.authorize.publish, 'reconfigurable-acl', (request) => {
+        asked.push(request.topic)
+        return !open && request.topic.startsWith('denied/') ? { result: 'deny', reason: 'closed', rememberMs: 60_000 } : { result: 'allow', rememberMs: 60_000 }
+      })
+      return { reload (next: { open: boolean }) { open = next.open } }
+    }
+  })
+  let open = false
+  const broker = await testBroker(t, { plugins: [{ plugin: acl, options: { get open () { return open } } }] })
+  const sub = await connectClient(t, broker.url, { clientId: 'sub' })
+  await sub.subscribeAsync('#', { qos: 1 })
+  const pub = await connectClient(t, broker.url, { clientId: 'pub' })
+  await pub.publishAsync('denied/a', 'x', { qos: 1 })
+  await pub.publishAsync('denied/a', 'x', { qos: 1 })
+  t.deepEqual(asked, ['denied/a'], 'the second answer was remembered')
+  open = true
+  await broker.tapmq.plugins.reload('reconfigurable-acl')
+  const received = nextMessage(sub)
+  await pub.publishAsync('denied/a', 'through', { qos: 1 })
+  t.deepEqual(await received, ['denied/a', Buffer.from('through')])
+  t.deepEqual(asked, ['denied/a', 'denied/a'])
 })
