@@ -98,6 +98,8 @@ export class WebhookChannel {
   #ready = false
   #restartDelay = RESTART_DELAY_MS
   #closing = false
+  /** events counted lost (`worker_exit`) since the worker stopped; a drain while it is down reports them */
+  #lostWhileDown = 0
   #restartTimer: NodeJS.Timeout | undefined
   #drained: ((lost: number) => void) | undefined
 
@@ -170,7 +172,7 @@ export class WebhookChannel {
     this.#closing = true
     clearTimeout(this.#restartTimer)
     this.#flush()
-    if (!this.#running) return 0
+    if (!this.#running) return this.#lostWhileDown
     // a deadline rather than a duration: a worker still loading must not get the full time
     const deadline = Date.now() + timeoutMs
     const lost = await new Promise<number | undefined>((resolve) => {
@@ -211,13 +213,17 @@ export class WebhookChannel {
     if (pending.count === 0) return
     const { buffer, byteLength, count } = pending.take()
     if (!this.#running) {
+      if (!this.#closing) this.#lostWhileDown += count
       this.metrics.drop(this.#closing ? 'shutdown' : 'worker_exit', count)
       return
     }
     // a worker that is not reading its port would otherwise grow this thread's memory;
-    // it is stalled, so what is already on its way is older: this hand-off goes
+    // it is stalled, so what is already on its way is older: this hand-off goes (a hand-off
+    // alone may pass the bounds: one event may be larger than them)
     const limits = this.#limits()
-    if (count > limits.maxEvents - this.#transit() || byteLength > limits.maxBytes - (this.#postedBytes - this.#receivedBytes)) {
+    const transit = this.#transit()
+    const transitBytes = this.#postedBytes - this.#receivedBytes
+    if (transit > 0 && (count > limits.maxEvents - transit || byteLength > limits.maxBytes - transitBytes)) {
       this.metrics.drop('overload', count)
       return
     }
@@ -245,6 +251,7 @@ export class WebhookChannel {
     this.#postedBytes = 0
     this.#receivedBytes = 0
     this.#stats = EMPTY_STATS
+    this.#lostWhileDown = 0
     let previous = EMPTY_STATS
     worker.on('message', (message: FromWorker) => {
       switch (message.type) {
@@ -275,6 +282,7 @@ export class WebhookChannel {
       if (this.#worker !== worker || this.#closing || !this.#running) return
       this.#running = false
       const lost = this.#stats.depth + this.#stats.inflight + this.#transit()
+      this.#lostWhileDown = lost
       this.metrics.drop('worker_exit', lost)
       this.log.error({ code, lost, restartInMs: this.#restartDelay }, 'webhook worker stopped unexpectedly; restarting it')
       this.#restartTimer = setTimeout(() => this.#spawn(), this.#restartDelay)
