@@ -230,6 +230,7 @@ async function measure (bench: BenchTarget, scenario: string, params: Record<str
     onStart?.()
     const results: ScenarioResult[] = []
     const cpuBefore = threadCpu(broker.pid)
+    const receiverBefore = process.cpuUsage()
     const wallBefore = performance.now()
     for (let round = 0; round < rounds; round++) {
       results.push(await generator.run(scenario, broker.address, {
@@ -239,7 +240,14 @@ async function measure (bench: BenchTarget, scenario: string, params: Record<str
     }
     const wall = (performance.now() - wallBefore) / 1000
     const cpuAfter = threadCpu(broker.pid)
-    const cores = { main: (cpuAfter.main - cpuBefore.main) / wall, worker: (cpuAfter.worker - cpuBefore.worker) / wall, others: (cpuAfter.others - cpuBefore.others) / wall }
+    const receiverCpu = process.cpuUsage(receiverBefore)
+    const cores = {
+      main: (cpuAfter.main - cpuBefore.main) / wall,
+      worker: (cpuAfter.worker - cpuBefore.worker) / wall,
+      others: (cpuAfter.others - cpuBefore.others) / wall,
+      // this process: the receivers (and the generator's controller), on the same two cores
+      receiver: (receiverCpu.user + receiverCpu.system) / 1e6 / wall
+    }
     let counters = await webhookCounters(bench.apiPort)
     const settled = (c: Record<string, number>) => (c.sent_total ?? 0) + (c.failed_total ?? 0) + (c.dropped_total ?? 0) >= (c.matched_total ?? 0)
     for (let i = 0; i < 50 && counters.matched_total !== undefined && !settled(counters) && !bench.name.includes('silent'); i++) {
@@ -281,8 +289,8 @@ function threadCpu (pid: number): { main: number, worker: number, others: number
   }
   return cpu
 }
-const coresOf = (run: { cores: { main: number, worker: number, others: number } }) =>
-  `broker thread ${fmt(run.cores.main, 2)} cores, webhook worker ${fmt(run.cores.worker, 2)}, other threads ${fmt(run.cores.others, 2)}`
+const coresOf = (run: { cores: { main: number, worker: number, others: number, receiver: number } }) =>
+  `broker thread ${fmt(run.cores.main, 2)} cores, webhook worker ${fmt(run.cores.worker, 2)}, other threads ${fmt(run.cores.others, 2)}, receiver ${fmt(run.cores.receiver, 2)}`
 const dropsOf = (c: Record<string, number>) => `dropped ${fmt(c.dropped_total ?? 0)} (queue full ${fmt(c.dropped_queue_full_total ?? 0)})`
 
 const median = (values: number[]) => {
