@@ -159,7 +159,7 @@ const QUOTE = 0x22
  * flat tables: ESCAPE_LENGTH[byte] is 0 for a byte copied as it is, else the length of its
  * escape (2 or 6 bytes), whose bytes are ESCAPE_HEAD[byte] (the first four, little-endian)
  * and ESCAPE_TAIL[byte] (the last two, if any). Two stores through a DataView write an
- * escape (six single-byte stores took 8 % longer per binary event); typed arrays keep the
+ * escape (six single-byte stores took 8–16 % longer per binary event); typed arrays keep the
  * loop monomorphic (an array of Buffers took twice as long per escaped byte).
  */
 const ESCAPE_LENGTH = new Uint8Array(0x80)
