@@ -93,7 +93,7 @@ export interface AnyHook {
   isUsed (): boolean
 }
 
-function isHook (value: unknown): value is AnyHook {
+export function isHook (value: unknown): value is AnyHook {
   return typeof (value as AnyHook).intercept === 'function' && Array.isArray((value as AnyHook).taps)
 }
 

@@ -21,7 +21,7 @@ import { createBrokerView } from './broker/introspection.ts'
 import type { BrokerConfig } from './config/broker-config.ts'
 import { formatListenUrl } from './config/listener-url.ts'
 import { createHooks, type Hooks } from './hooks.ts'
-import { HookIsolation } from './isolation.ts'
+import { HookIsolation, type TapOwner } from './isolation.ts'
 import { listenTcp } from './listeners/tcp.ts'
 import { listenTls } from './listeners/tls.ts'
 import { listenWebSocket } from './listeners/websocket.ts'
@@ -119,8 +119,8 @@ export class Tapmq {
     const telemetry: Telemetry = Object.freeze({
       exposition: async () => ({ contentType: this.metrics.registry.contentType, body: await this.metrics.registry.metrics() })
     })
-    const hostFor = (plugin: TapmqPlugin): PluginHost => Object.freeze({
-      hooks: this.hooks,
+    const hostFor = (plugin: TapmqPlugin, owner: TapOwner): PluginHost => Object.freeze({
+      hooks: this.#isolation.hooksFor(this.hooks, owner),
       log: log.child({ plugin: plugin.name }),
       metrics: this.metrics.forPlugin(plugin.name),
       broker: view,
@@ -135,7 +135,6 @@ export class Tapmq {
       version: TAPMQ_VERSION,
       log,
       hostFor,
-      runAs: (owner, fn) => this.#isolation.runAs(owner, fn),
       hooksOf: (owner) => this.#isolation.hooksOf(owner),
       countersOf: (plugin) => this.metrics.forPlugin(plugin.name).snapshot(),
       timeout: config.shutdownTimeout

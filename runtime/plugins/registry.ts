@@ -31,10 +31,8 @@ interface Loaded {
 export interface RegistryDeps {
   readonly version: string
   readonly log: Logger
-  /** the host a plugin's setup receives */
-  hostFor (plugin: TapmqPlugin): PluginHost
-  /** runs setup so that the taps it makes belong to `owner` */
-  runAs<T> (owner: TapOwner, fn: () => T): T
+  /** the host a plugin's setup receives; the taps made through its hooks belong to `owner` */
+  hostFor (plugin: TapmqPlugin, owner: TapOwner): PluginHost
   /** the hooks `owner` has tapped, by dotted name */
   hooksOf (owner: TapOwner): string[]
   /** the plugin's counters and gauges, by short name */
@@ -123,7 +121,7 @@ export class PluginRegistry implements PluginsControl {
     const owner: TapOwner = { name: plugin.name, active: true }
     loaded.owner = owner
     try {
-      const setup = this.deps.runAs(owner, () => plugin.setup(this.deps.hostFor(plugin), loaded.options as never))
+      const setup = plugin.setup(this.deps.hostFor(plugin, owner), loaded.options as never)
       loaded.instance = await within(this.deps.timeout, Promise.resolve(setup),
         () => new Error(`setup did not finish within ${this.deps.timeout} ms`))
       loaded.state = 'running'
