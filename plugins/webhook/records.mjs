@@ -215,6 +215,8 @@ const PUBLISH_FIXED_BYTES = HEAD_BYTES + MIDDLE[0].words.length * 4 + CLIENT_ID.
 const PLAIN = ENCODINGS.indexOf('plain')
 
 const BODY_INITIAL_BYTES = 16 * 1024
+/** scratch buffers kept for later bodies, at most */
+const SPARE_BUFFERS = 8
 
 /** @param {Buffer} buffer */
 function viewOf (buffer) {
@@ -235,6 +237,10 @@ export class RequestBody {
   length = 0
   #batched = false
   #events = 0
+  /** @type {Buffer[]} scratch buffers of bodies whose deliveries are over (recycle()) */
+  #spare = []
+  /** @type {WeakSet<ArrayBufferLike>} the memory of the bodies finish() handed out */
+  #taken = new WeakSet()
   /**
    * The last `ts` written, and its digits: consecutive events mostly share their
    * millisecond, so most events copy the digits instead of computing them.
@@ -289,8 +295,9 @@ export class RequestBody {
    * that fills at least half of it takes the scratch buffer along (copying a batch's tens of
    * kB, into a buffer allocated for it, was 7 % of the delivery thread's time in a profile
    * of the batched benchmark). A buffer taken along is never written again, and at most half
-   * of it is unused. The next scratch buffer has room for a body an eighth larger (in 4 kB
-   * steps), so that batches of a similar size neither grow it nor are copied, and no more:
+   * of it is unused (recycle() may take it back later). The next scratch buffer (a spare
+   * one if it is large enough) has room for a body an eighth larger (in 4 kB steps), so
+   * that batches of a similar size neither grow it nor are copied, and no more:
    * every 64 MB of ArrayBuffers allocated costs the worker a full GC (V8's external memory
    * limit), and bodies are most of them (with room for half as large again, 23 full GCs in a
    * 5 s batched benchmark run instead of 19).
@@ -306,8 +313,25 @@ export class RequestBody {
       return body
     }
     const next = Math.ceil(length * 1.125 / 4096) * 4096
-    this.#use(Buffer.allocUnsafe(next > KEEP_BYTES ? BODY_INITIAL_BYTES : Math.max(BODY_INITIAL_BYTES, next)))
+    const size = next > KEEP_BYTES ? BODY_INITIAL_BYTES : Math.max(BODY_INITIAL_BYTES, next)
+    const spare = this.#spare.pop()
+    this.#use(spare !== undefined && spare.length >= size ? spare : Buffer.allocUnsafe(size))
+    this.#taken.add(scratch.buffer)
     return scratch.subarray(0, length)
+  }
+
+  /**
+   * Takes back the memory of a body from finish() once its delivery is over and no socket
+   * holds it any more (the sender knows which), for a later body: allocating tens of kB per
+   * request cost the worker a full GC per 64 MB (V8's external memory limit), about 20 in a
+   * 5 s batched benchmark run. Only memory that finish() handed out comes back (a small
+   * body's copy may share its memory with other buffers), once.
+   * @param {Buffer} body
+   */
+  recycle (body) {
+    const memory = body.buffer
+    if (!this.#taken.delete(memory)) return
+    if (memory.byteLength <= KEEP_BYTES && this.#spare.length < SPARE_BUFFERS) this.#spare.push(Buffer.from(memory))
   }
 
   /**

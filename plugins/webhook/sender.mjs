@@ -3,6 +3,7 @@
 // batching and signing, and a bounded drain. Nothing here runs on the broker's event loop.
 //
 // Plain JavaScript with JSDoc types from protocol.ts: see the note there.
+import { subscribe } from 'node:diagnostics_channel'
 import { readFileSync } from 'node:fs'
 import { checkServerIdentity } from 'node:tls'
 import { Pool } from 'undici'
@@ -23,6 +24,40 @@ import { Signer } from './signing.mjs'
 /** Largest response body read before the connection is dropped; receivers should answer empty. */
 const MAX_RESPONSE_BYTES = 64 * 1024
 const USER_AGENT = 'tapmq-webhook/1.0'
+
+/**
+ * Which request bodies went to the kernel whole when undici wrote them. A body's memory may
+ * serve a later body once its delivery is over (RequestBody#recycle), but only if every
+ * write of it was taken whole at once: otherwise the socket still held the rest when the
+ * answer came (a receiver may answer first and read afterwards), and it is never reused.
+ * undici tells which socket a request goes out on, and that it wrote the body, only through
+ * these diagnostics channels, published one after the other in the same call; should they
+ * change, nothing is confirmed and nothing reused.
+ */
+const flushed = new WeakSet()
+const held = new WeakSet()
+/** @type {{ request?: { body?: unknown }, socket?: { writableLength?: number } } | undefined} */
+let writing
+subscribe('undici:client:sendHeaders', (message) => {
+  writing = /** @type {typeof writing} */ (message)
+})
+subscribe('undici:request:bodySent', (message) => {
+  const request = /** @type {{ request?: { body?: unknown } }} */ (message).request
+  const body = request?.body
+  if (typeof body === 'object' && body !== null) {
+    if (writing?.request === request && writing?.socket?.writableLength === 0) flushed.add(body)
+    else held.add(body)
+  }
+  writing = undefined
+})
+
+/**
+ * @param {Buffer} body
+ * @returns {boolean} whether no socket holds any of `body` (see `flushed`); exported for tests
+ */
+export function released (body) {
+  return flushed.has(body) && !held.has(body)
+}
 
 /** A FIFO with O(1) push and shift. @template T */
 class Deque {
@@ -473,6 +508,7 @@ export class Sender {
       }
     } finally {
       this.#deliveries.delete(delivery)
+      if (released(body)) this.#body.recycle(body)
     }
   }
 

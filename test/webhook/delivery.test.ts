@@ -1,9 +1,11 @@
 // Delivery: retries and backoff, permanent failures, a receiver that is down, hangs or
 // talks garbage (MQTT never notices, the queue stays bounded), signing, batching, drain.
 import { createHmac } from 'node:crypto'
+import { channel } from 'node:diagnostics_channel'
 import { readdirSync, readFileSync } from 'node:fs'
-import { createServer as createNetServer } from 'node:net'
+import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net'
 import test from 'ava'
+import { released } from '../../plugins/webhook/sender.mjs'
 import { connectClient, nextMessage, until, within } from '../helpers/mqtt.ts'
 import { answer, baseConf, brokerWith, counterReaches, counters, DELIVERY_MS, hang, Receiver } from './receiver.ts'
 
@@ -242,4 +244,92 @@ test('an event larger than web.hook.batch.max_bytes is dropped and counted; the 
   const now = await counterReaches(broker, 'sent_total', 2)
   t.like(now, { matched_total: 3, dropped_too_large_total: 1, dropped_total: 1 })
   t.deepEqual(receiver.events().map((event) => event.topic).sort(), ['small/1', 'small/2'])
+})
+
+test('a receiver that answers before it reads the body, pipelined: every batch arrives intact while body memory is reused', async (t) => {
+  // the sender reuses the memory of a delivered body for later ones (RequestBody#recycle);
+  // this receiver answers as soon as it has a request's head and reads the body afterwards,
+  // with requests pipelined, so bodies are reused while earlier ones are still being read.
+  // (A body the kernel did not take whole is never reused; on loopback the kernel takes
+  // ~1 MB bodies whole, so that case is tested with undici's channels below.)
+  const bodies: string[] = []
+  const sockets = new Set<Socket>()
+  const server = createNetServer((socket) => {
+    sockets.add(socket)
+    let head = Buffer.alloc(0)
+    /** body bytes still to read; -1 while reading a head */
+    let need = -1
+    let chunks: Buffer[] = []
+    let answered = 0
+    socket.on('data', (data: Buffer) => {
+      let rest = data
+      while (rest.length > 0) {
+        if (need < 0) {
+          head = Buffer.concat([head, rest])
+          const end = head.indexOf('\r\n\r\n')
+          if (end === -1) return
+          need = Number(/content-length: *(\d+)/i.exec(head.subarray(0, end).toString('latin1'))?.[1] ?? 0)
+          rest = head.subarray(end + 4)
+          head = Buffer.alloc(0)
+          chunks = []
+          socket.write('HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n')
+          socket.pause()
+          setTimeout(() => socket.resume(), answered++ === 0 ? 500 : 20)
+        }
+        const taken = rest.subarray(0, need)
+        chunks.push(taken)
+        need -= taken.length
+        rest = rest.subarray(taken.length)
+        if (need === 0) {
+          bodies.push(Buffer.concat(chunks).toString())
+          need = -1
+        }
+      }
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  t.teardown(() => {
+    for (const socket of sockets) socket.destroy()
+    server.close()
+  })
+  const url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
+  const broker = await brokerWith(t, `web.hook.enable=true\nweb.hook.url=${url}\n` + PUBLISH_RULE +
+    'web.hook.pool_size=1\nweb.hook.enable_pipelining=10\nweb.hook.batch.max_events=70\nweb.hook.batch.max_delay=20ms\n')
+  const client = await connectClient(t, broker.url, { clientId: 'early' })
+  const count = 1500
+  const payload = (n: number) => `message ${n} ` + String.fromCharCode(97 + (n % 26)).repeat(10_000)
+  for (let n = 0; n < count; n++) client.publish(`early/${n}`, payload(n))
+  const events = await until(() => {
+    const all = bodies.flatMap((body) => JSON.parse(body) as Array<{ topic: string, payload: string }>)
+    return all.length >= count ? all : undefined
+  }, 'every event at the receiver', DELIVERY_MS)
+  t.is(events.length, count)
+  for (const event of events) t.is(event.payload, payload(Number(event.topic.slice('early/'.length))))
+  t.is(new Set(events.map((event) => event.topic)).size, count)
+})
+
+test('a body is reused only when undici wrote it whole to its socket, every time', (t) => {
+  const sendHeaders = channel('undici:client:sendHeaders')
+  const bodySent = channel('undici:request:bodySent')
+  const write = (body: Buffer, pending: number) => {
+    const request = { body }
+    sendHeaders.publish({ request, headers: '', socket: { writableLength: pending } })
+    bodySent.publish({ request })
+  }
+  const whole = Buffer.from('whole')
+  write(whole, 0)
+  t.true(released(whole))
+  const partly = Buffer.from('partly')
+  write(partly, 1000)
+  t.false(released(partly))
+  const retried = Buffer.from('retried')
+  write(retried, 0)
+  write(retried, 10)
+  t.false(released(retried), 'one attempt left bytes behind')
+  const unseen = Buffer.from('never written')
+  t.false(released(unseen))
+  const otherSocket = Buffer.from('headers of another request')
+  sendHeaders.publish({ request: { body: Buffer.from('x') }, headers: '', socket: { writableLength: 0 } })
+  bodySent.publish({ request: { body: otherSocket } })
+  t.false(released(otherSocket), 'no socket known for it')
 })

@@ -170,3 +170,33 @@ test('every combination of qos, retain and user name, one after another in one b
   })
   t.deepEqual(read, events.map((event) => bodies.messagePublish(event, 'plain')))
 })
+
+test('recycle() takes back the memory of a body handed out with its scratch buffer, once; never a small body\'s copy', (t) => {
+  const body = new RequestBody()
+  const build = (events: number) => {
+    const writer = new RecordWriter()
+    for (let i = 0; i < events; i++) {
+      const event = publish({ topic: `t/${i}`, payload: Buffer.alloc(200, 0x61 + (i % 26)) })
+      writer.publish(event.ts, event.topic, event.retain, event.qos, event.fromUsername, event.from, event.payload, 'plain')
+    }
+    const { buffer, byteLength } = writer.take()
+    const data = Buffer.from(buffer, 0, byteLength)
+    body.start(true)
+    for (let at = 0; at < data.length; at = recordEnd(data, at)) body.append(data, at, recordEnd(data, at))
+    return body.finish()
+  }
+  const small = build(1)
+  body.recycle(small)
+  const first = build(200)
+  body.recycle(first)
+  body.recycle(first) // a second time changes nothing
+  const second = build(200)
+  const third = build(200)
+  // `second` went out in the scratch buffer allocated after `first`; `third` in `first`'s memory
+  t.not(second.buffer, first.buffer)
+  t.is(third.buffer, first.buffer)
+  t.not(third.buffer, small.buffer)
+  t.is(JSON.parse(third.toString()).length, 200)
+  const fourth = build(200)
+  t.not(fourth.buffer, first.buffer, 'taken back once only')
+})
