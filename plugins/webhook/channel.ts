@@ -5,6 +5,7 @@
 import { Worker } from 'node:worker_threads'
 import type { Logger, PluginMetrics, PublishEvent } from '../../sdk/index.ts'
 import type { PayloadEncoding } from './encoding.mjs'
+import { messagePublish } from './bodies.ts'
 import { RecordWriter } from './records.mjs'
 import type { FromWorker, ToWorker, WorkerData } from './protocol.ts'
 import { DROP_REASONS, type SenderConfig, type SenderStats } from './protocol.ts'
@@ -30,8 +31,8 @@ type ChannelDrop = typeof DROP_REASONS[number] | 'overload' | 'worker_exit'
 
 const EMPTY_STATS: SenderStats = {
   received: 0, sent: 0, failed: 0, retried: 0, requests: 0,
-  dropped: { queue_full: 0, too_large: 0, shutdown: 0 },
-  depth: 0, bytes: 0, inflight: 0, consecutiveFailures: 0
+  dropped: { queue_full: 0, too_large: 0, shutdown: 0, malformed: 0 },
+  depth: 0, bytes: 0, inflight: 0, inflightEvents: 0, consecutiveFailures: 0
 }
 
 /** The plugin's counters; one set per broker, shared by every instance across reloads. */
@@ -55,6 +56,7 @@ export class WebhookMetrics {
       queue_full: 'Oldest events dropped because the queue was full (web.hook.queue.*)',
       too_large: 'Events larger than web.hook.queue.max_bytes or web.hook.batch.max_bytes',
       shutdown: 'Events still queued when the drain at shutdown or reload ran out of time',
+      malformed: 'Events of a hand-off the delivery worker could not read (a bug; reported in the log)',
       overload: 'Events dropped because the delivery worker fell behind by more than the queue bounds',
       worker_exit: 'Events lost because the delivery worker stopped unexpectedly'
     }
@@ -142,9 +144,11 @@ export class WebhookChannel {
     this.#queued()
   }
 
-  /** The hot path: a message.publish event, whose body the worker builds. */
+  /** The hot path: a message.publish event, whose body the worker builds (or, rarely, this thread: see records.mjs). */
   enqueuePublish (event: PublishEvent, encoding: PayloadEncoding): void {
-    this.#pending.publish(event.ts, event.topic, event.retain, event.qos, event.fromUsername, event.from, event.payload, encoding)
+    if (!this.#pending.publish(event.ts, event.topic, event.retain, event.qos, event.fromUsername, event.from, event.payload, encoding)) {
+      this.#pending.json(messagePublish(event, encoding))
+    }
     this.#queued()
   }
 
@@ -185,7 +189,7 @@ export class WebhookChannel {
       this.#post({ type: 'drain', deadline })
     })
     this.#running = false
-    const unanswered = lost === undefined ? this.#stats.depth + this.#stats.inflight + this.#transit() : 0
+    const unanswered = lost === undefined ? this.#stats.depth + this.#stats.inflightEvents + this.#transit() : 0
     this.metrics.drop('shutdown', unanswered)
     await this.#worker.terminate()
     return (lost ?? 0) + unanswered
@@ -281,7 +285,8 @@ export class WebhookChannel {
     worker.on('exit', (code) => {
       if (this.#worker !== worker || this.#closing || !this.#running) return
       this.#running = false
-      const lost = this.#stats.depth + this.#stats.inflight + this.#transit()
+      // at most: what the worker took in during its last stats interval may have been sent
+      const lost = this.#stats.depth + this.#stats.inflightEvents + this.#transit()
       this.#lostWhileDown = lost
       this.metrics.drop('worker_exit', lost)
       this.log.error({ code, lost, restartInMs: this.#restartDelay }, 'webhook worker stopped unexpectedly; restarting it')

@@ -8,7 +8,7 @@ export type SenderConfig = Pick<Options,
   'url' | 'headers' | 'poolSize' | 'pipelining' | 'ssl' | 'connectTimeoutMs' | 'requestTimeoutMs' | 'retry' | 'queue' | 'batch' | 'signingSecrets' | 'workerNice'>
 
 /** Why the worker dropped events; keep in step with `dropped` in sender.mjs. */
-export const DROP_REASONS = ['queue_full', 'too_large', 'shutdown'] as const
+export const DROP_REASONS = ['queue_full', 'too_large', 'shutdown', 'malformed'] as const
 export type DropReason = typeof DROP_REASONS[number]
 
 /** The worker's running totals and current state. */
@@ -30,6 +30,8 @@ export interface SenderStats {
   readonly bytes: number
   /** requests under way or waiting to retry */
   readonly inflight: number
+  /** the events those requests carry */
+  readonly inflightEvents: number
   /** requests in a row that failed; 0 after a success */
   readonly consecutiveFailures: number
   readonly lastError?: string

@@ -20,7 +20,11 @@ import { ENCODINGS, encodePayload } from './encoding.mjs'
  *   PUBLISH    f64 ts, u8 flags (qos | retain << 2 | has username << 3), u8 encoding index,
  *              u16 topic length, topic, u16 client id length, client id,
  *              u16 username length, username, u32 payload length, payload
- * MQTT bounds topics, client ids and user names to 65,535 bytes, hence u16.
+ * MQTT bounds topics, client ids and user names to 65,535 bytes, hence u16. That bound is on
+ * the bytes a client sent: aedes decodes ill-formed UTF-8 to U+FFFD (3 bytes each), so the
+ * string can re-encode longer. publish() refuses such strings, and strings with lone UTF-16
+ * surrogates (which JSON.stringify escapes and UTF-8 cannot carry); the caller then sends
+ * the event as a JSON record.
  */
 const JSON_TEXT = 0
 const PUBLISH = 1
@@ -63,7 +67,8 @@ export class RecordWriter {
   }
 
   /**
-   * A message.publish event, as its fields.
+   * A message.publish event, as its fields. Returns false, writing nothing, when a string
+   * cannot travel as a record (see the layout above).
    * @param {number} ts
    * @param {string} topic
    * @param {boolean} retain
@@ -72,6 +77,7 @@ export class RecordWriter {
    * @param {string} clientId
    * @param {Buffer} payload
    * @param {PayloadEncoding} encoding
+   * @returns {boolean}
    */
   publish (ts, topic, retain, qos, username, clientId, payload, encoding) {
     this.#reserve(23 + (topic.length + clientId.length + (username?.length ?? 0)) * 3 + payload.length)
@@ -82,12 +88,14 @@ export class RecordWriter {
     buffer[at + 9] = qos | (retain ? RETAIN : 0) | (username === undefined ? 0 : HAS_USERNAME)
     buffer[at + 10] = ENCODING_INDEX[encoding]
     at = writeString(buffer, at + 11, topic)
-    at = writeString(buffer, at, clientId)
-    at = writeString(buffer, at, username ?? '')
+    if (at >= 0) at = writeString(buffer, at, clientId)
+    if (at >= 0) at = writeString(buffer, at, username ?? '')
+    if (at < 0) return false
     buffer.writeUInt32LE(payload.length, at)
     buffer.set(payload, at + 4)
     this.#length = at + 4 + payload.length
     this.count++
+    return true
   }
 
   /**
@@ -119,7 +127,8 @@ export class RecordWriter {
  * @param {Buffer} buffer
  * @param {number} at
  * @param {string} text
- * @returns {number} where the next field starts
+ * @returns {number} where the next field starts; -1 when `text` cannot be a field (more than
+ *   65,535 bytes of UTF-8, or lone surrogates)
  */
 function writeString (buffer, at, text) {
   // topics and ids are mostly short ASCII: a loop beats Buffer#write's set-up (with it the
@@ -133,7 +142,9 @@ function writeString (buffer, at, text) {
       buffer[at + 2 + i] = code
     }
   }
+  if (i < length && !text.isWellFormed()) return -1
   const bytes = i === length ? length : buffer.write(text, at + 2)
+  if (bytes > 0xffff) return -1
   buffer[at] = bytes & 0xff
   buffer[at + 1] = bytes >>> 8
   return at + 2 + bytes
@@ -146,6 +157,7 @@ function writeString (buffer, at, text) {
  * @returns {number}
  */
 export function recordEnd (buffer, at) {
+  // (a record cut short reads past the end: the caller checks the result against the buffer)
   if (buffer[at] === JSON_TEXT) return at + 5 + buffer.readUInt32LE(at + 1)
   let end = at + 11
   for (let field = 0; field < 3; field++) end += 2 + buffer.readUInt16LE(end)

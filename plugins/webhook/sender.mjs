@@ -141,6 +141,8 @@ class EventQueue {
     let tooLarge = 0
     for (let start = 0; start < data.length;) {
       const end = recordEnd(data, start)
+      // a record that does not fit its hand-off: the rest cannot be read (the caller counts it)
+      if (!(end > start && end <= data.length)) break
       if (end - start > maxLength) tooLarge++
       else {
         bounds.push(start, end)
@@ -293,10 +295,11 @@ export class Sender {
     retried: 0,
     requests: 0,
     /** @type {Record<DropReason, number>} */
-    dropped: { queue_full: 0, too_large: 0, shutdown: 0 },
+    dropped: { queue_full: 0, too_large: 0, shutdown: 0, malformed: 0 },
     depth: 0,
     bytes: 0,
     inflight: 0,
+    inflightEvents: 0,
     consecutiveFailures: 0,
     /** @type {string | undefined} */
     lastError: undefined
@@ -372,14 +375,20 @@ export class Sender {
    * Queues events (records.mjs), dropping the oldest when a bound is passed (EMQX 5's
    * policy).
    * @param {Buffer} data
+   * @param {number} count the events the broker thread packed into `data`
    * @returns {number} how many events `data` held
    */
-  push (data) {
+  push (data, count) {
     const { queue, batch } = this.#config
     const stats = this.stats
     const before = this.#queue.length
     const tooLarge = this.#queue.push(data, Math.min(queue.maxBytes, batch.maxBytes), Date.now())
-    const received = this.#queue.length - before + tooLarge
+    const read = this.#queue.length - before + tooLarge
+    if (read < count) {
+      stats.dropped.malformed += count - read
+      this.#log('error', 'webhook hand-off cut short; its remaining events are dropped', { events: count, read })
+    }
+    const received = Math.max(read, count)
     stats.received += received
     stats.dropped.too_large += tooLarge
     if (this.#stopped) {
@@ -422,9 +431,11 @@ export class Sender {
       if (request === undefined) continue
       this.#active++
       this.stats.inflight = this.#active
+      this.stats.inflightEvents += request.events
       this.#deliver(request.body, request.events).finally(() => {
         this.#active--
         this.stats.inflight = this.#active
+        this.stats.inflightEvents -= request.events
         this.#changed()
         this.#pump()
         if (this.#active === 0 && this.#queue.length === 0) this.#idle?.()

@@ -66,7 +66,7 @@ port.on('message', (/** @type {ToWorker} */ message) => {
   switch (message.type) {
     case 'events':
       receivedBytes += message.byteLength
-      sender.push(Buffer.from(message.data, 0, message.byteLength))
+      sender.push(Buffer.from(message.data, 0, message.byteLength), message.count)
       break
     case 'configure':
       try {

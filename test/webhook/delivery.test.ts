@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net'
 import test from 'ava'
 import { released } from '../../plugins/webhook/sender.mjs'
-import { connectClient, nextMessage, until, within } from '../helpers/mqtt.ts'
+import { connectClient, nextMessage, RawClient, until, within } from '../helpers/mqtt.ts'
 import { answer, baseConf, brokerWith, counterReaches, counters, DELIVERY_MS, hang, Receiver } from './receiver.ts'
 
 const PUBLISH_RULE = 'web.hook.rule.message.publish.1={"action": "on_message_publish"}\n'
@@ -333,3 +333,43 @@ test('a body is reused only when undici wrote it whole to its socket, every time
   bodySent.publish({ request: { body: otherSocket } })
   t.false(released(otherSocket), 'no socket known for it')
 })
+
+test('a client whose topic or id re-encodes past 65,535 bytes gets its events delivered, and other clients\' events too', async (t) => {
+  const receiver = await Receiver.start(t, answer())
+  const broker = await brokerWith(t, baseConf(receiver) + 'web.hook.rule.message.publish.1={"action": "on_message_publish"}\n')
+  const port = Number(new URL(broker.url).port)
+  // 22,000 ill-formed bytes: aedes decodes each to U+FFFD, 3 bytes once encoded again
+  const odd = Buffer.alloc(22_000, 0xc0)
+  // written by hand: mqtt-packet would encode a JS string, and the id must go out as these bytes
+  const raw = await RawClient.open(t, port)
+  raw.write(Buffer.concat([Buffer.from([0x10]), varint(2 + 4 + 4 + 2 + odd.length), lengthPrefixed(Buffer.from('MQTT')), Buffer.from([4, 2, 0, 60]), lengthPrefixed(odd)]))
+  await raw.next('connack')
+  const good = await connectClient(t, broker.url, { clientId: 'good' })
+  raw.write(Buffer.concat([Buffer.from([0x30]), varint(2 + odd.length + 4), lengthPrefixed(odd), Buffer.from('boom')]))
+  for (let n = 0; n < 5; n++) await good.publishAsync(`good/${n}`, 'ok')
+  const events = await until(() => {
+    const all = receiver.events()
+    return all.length >= 6 ? all : undefined
+  }, 'six message.publish events', DELIVERY_MS)
+  const odd8 = '\ufffd'.repeat(22_000)
+  t.deepEqual(events.filter((event) => event.from_client_id === odd8).map((event) => [event.topic, event.payload]), [[odd8, 'boom']])
+  t.deepEqual(events.filter((event) => event.from_client_id === 'good').map((event) => event.topic).sort(), ['good/0', 'good/1', 'good/2', 'good/3', 'good/4'])
+  t.false(broker.logs.some((line) => /stopped unexpectedly|hand-off cut short/.test(String(line.msg))))
+})
+
+function varint (n: number): Buffer {
+  const out: number[] = []
+  do {
+    let digit = n % 128
+    n = Math.floor(n / 128)
+    if (n > 0) digit |= 128
+    out.push(digit)
+  } while (n > 0)
+  return Buffer.from(out)
+}
+
+function lengthPrefixed (bytes: Buffer): Buffer {
+  const length = Buffer.alloc(2)
+  length.writeUInt16BE(bytes.length)
+  return Buffer.concat([length, bytes])
+}

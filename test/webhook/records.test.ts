@@ -200,3 +200,22 @@ test('recycle() takes back the memory of a body handed out with its scratch buff
   const fourth = build(200)
   t.not(fourth.buffer, first.buffer, 'taken back once only')
 })
+
+test('strings a record cannot carry are refused whole: more than 65,535 bytes of UTF-8, and lone surrogates', (t) => {
+  const writer = new RecordWriter()
+  const payload = Buffer.from('x')
+  // 22,000 U+FFFD (aedes' decoding of 22,000 ill-formed bytes): 66,000 bytes of UTF-8
+  t.false(writer.publish(1, '\ufffd'.repeat(22_000), false, 0, undefined, 'c', payload, 'plain'))
+  t.false(writer.publish(1, 't', false, 0, 'u', '\ufffd'.repeat(22_000), payload, 'plain'))
+  t.false(writer.publish(1, 't', false, 0, '\ufffd'.repeat(22_000), 'c', payload, 'plain'))
+  t.false(writer.publish(1, 'a/\ud800/b', false, 0, undefined, 'c', payload, 'plain'))
+  t.is(writer.count, 0)
+  // the most a field may hold still travels
+  const longest = 'é'.repeat(32_767) + 'a'
+  t.true(writer.publish(1, longest, false, 0, undefined, 'c', payload, 'plain'))
+  t.true(writer.publish(1, 'a/\ud83d\ude00/b', false, 0, undefined, 'c', payload, 'plain'))
+  const { buffer, byteLength, count } = writer.take()
+  t.is(count, 2)
+  const data = Buffer.from(buffer, 0, byteLength)
+  t.is(recordEnd(data, recordEnd(data, 0)), byteLength)
+})

@@ -13,6 +13,8 @@ test('worker.mjs and the modules it loads (sender, signing, records, encoding) p
     noEmit: true,
     noUnusedLocals: true,
     target: ts.ScriptTarget.ES2023,
+    // Node 20 has ES2023 and String#isWellFormed (ES2024), not the rest of ES2024
+    lib: ['lib.es2023.d.ts', 'lib.es2024.string.d.ts'],
     module: ts.ModuleKind.NodeNext,
     moduleResolution: ts.ModuleResolutionKind.NodeNext,
     allowImportingTsExtensions: true,
