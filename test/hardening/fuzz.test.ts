@@ -7,7 +7,7 @@ import test from 'ava'
 import fc from 'fast-check'
 import mqttPacket from 'mqtt-packet'
 import { testBroker } from '../helpers/broker.ts'
-import { connectClient, until } from '../helpers/mqtt.ts'
+import { connectClient, remainingLength, until } from '../helpers/mqtt.ts'
 
 const RUNS = 60
 
@@ -82,15 +82,7 @@ test('oversized, invalid UTF-8, wildcard and over-deep topics close only the off
     // remaining length announcing more than max_packet_size (4 KB)
     fc.integer({ min: 4097, max: 268_435_455 }).map((length) => {
       const header = mqttPacket.generate({ cmd: 'publish', topic: 't', payload: Buffer.alloc(0), qos: 0, retain: false, dup: false })
-      const encoded: number[] = []
-      let rest = length
-      do {
-        let byte = rest % 128
-        rest = Math.floor(rest / 128)
-        if (rest > 0) byte |= 0x80
-        encoded.push(byte)
-      } while (rest > 0)
-      return Buffer.concat([Buffer.from([header[0]!, ...encoded]), Buffer.alloc(64)])
+      return Buffer.concat([Buffer.from([header[0]!]), remainingLength(length), Buffer.alloc(64)])
     }),
     // invalid UTF-8 inside a topic
     fc.uint8Array({ minLength: 1, maxLength: 8 }).map((junk) => {

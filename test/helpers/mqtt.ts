@@ -234,3 +234,22 @@ export async function tmpDir (t: Teardown, prefix = 'tapmq-test-'): Promise<stri
   t.teardown(() => rm(dir, { recursive: true, force: true }))
   return dir
 }
+
+/** MQTT's variable-length "remaining length" encoding of `n`, for packets written by hand. */
+export function remainingLength (n: number): Buffer {
+  const out: number[] = []
+  do {
+    let digit = n % 128
+    n = Math.floor(n / 128)
+    if (n > 0) digit |= 0x80
+    out.push(digit)
+  } while (n > 0)
+  return Buffer.from(out)
+}
+
+/** `bytes` as an MQTT string field (two-byte length first), for packets written by hand. */
+export function lengthPrefixed (bytes: Buffer): Buffer {
+  const length = Buffer.alloc(2)
+  length.writeUInt16BE(bytes.length)
+  return Buffer.concat([length, bytes])
+}

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { type AddressInfo, createServer as createNetServer, type Socket } from 'node:net'
 import test from 'ava'
 import { released } from '../../plugins/webhook/sender.mjs'
-import { connectClient, nextMessage, RawClient, until, within } from '../helpers/mqtt.ts'
+import { connectClient, lengthPrefixed, nextMessage, RawClient, remainingLength, until, within } from '../helpers/mqtt.ts'
 import { answer, baseConf, brokerWith, counterReaches, counters, DELIVERY_MS, hang, Receiver } from './receiver.ts'
 
 const PUBLISH_RULE = 'web.hook.rule.message.publish.1={"action": "on_message_publish"}\n'
@@ -342,10 +342,10 @@ test('a client whose topic or id re-encodes past 65,535 bytes gets its events de
   const odd = Buffer.alloc(22_000, 0xc0)
   // written by hand: mqtt-packet would encode a JS string, and the id must go out as these bytes
   const raw = await RawClient.open(t, port)
-  raw.write(Buffer.concat([Buffer.from([0x10]), varint(2 + 4 + 4 + 2 + odd.length), lengthPrefixed(Buffer.from('MQTT')), Buffer.from([4, 2, 0, 60]), lengthPrefixed(odd)]))
+  raw.write(Buffer.concat([Buffer.from([0x10]), remainingLength(2 + 4 + 4 + 2 + odd.length), lengthPrefixed(Buffer.from('MQTT')), Buffer.from([4, 2, 0, 60]), lengthPrefixed(odd)]))
   await raw.next('connack')
   const good = await connectClient(t, broker.url, { clientId: 'good' })
-  raw.write(Buffer.concat([Buffer.from([0x30]), varint(2 + odd.length + 4), lengthPrefixed(odd), Buffer.from('boom')]))
+  raw.write(Buffer.concat([Buffer.from([0x30]), remainingLength(2 + odd.length + 4), lengthPrefixed(odd), Buffer.from('boom')]))
   for (let n = 0; n < 5; n++) await good.publishAsync(`good/${n}`, 'ok')
   const events = await until(() => {
     const all = receiver.events()
@@ -357,19 +357,3 @@ test('a client whose topic or id re-encodes past 65,535 bytes gets its events de
   t.false(broker.logs.some((line) => /stopped unexpectedly|hand-off cut short/.test(String(line.msg))))
 })
 
-function varint (n: number): Buffer {
-  const out: number[] = []
-  do {
-    let digit = n % 128
-    n = Math.floor(n / 128)
-    if (n > 0) digit |= 128
-    out.push(digit)
-  } while (n > 0)
-  return Buffer.from(out)
-}
-
-function lengthPrefixed (bytes: Buffer): Buffer {
-  const length = Buffer.alloc(2)
-  length.writeUInt16BE(bytes.length)
-  return Buffer.concat([length, bytes])
-}
