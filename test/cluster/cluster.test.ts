@@ -120,9 +120,15 @@ if (!HAS_REDIS) {
     t.is(await first.exited(WAIT_MS), 0)
 
     await start()
-    const back = await connect(t, node, { clientId: 'keep', clean: false })
-    const queued = await nextMessage(back, (topic) => topic === 'k/queued')
-    t.is(queued.payload, 'waiting')
+    // the handler goes on before CONNACK: the broker may send the queue in the same packet
+    const { connectBeforeConnack } = await import('../helpers/mqtt.ts')
+    const queued: string[] = []
+    const back = connectBeforeConnack(t, `mqtt://127.0.0.1:${ws.port}`, { clientId: 'keep', clean: false },
+      (topic, payload) => { if (topic === 'k/queued') queued.push(payload.toString()) }, WAIT_MS)
+    back.client.on('error', () => {})
+    await back.connack
+    await until(() => queued.length > 0, 'the queued message after the restart')
+    t.deepEqual(queued, ['waiting'])
     const fresh = await connect(t, node, { clientId: 'fresh' })
     const got = nextMessage(fresh, (topic) => topic === 'k/retained')
     await fresh.subscribeAsync('k/retained')
