@@ -157,11 +157,16 @@ function writeString (buffer, at, text) {
  * @returns {number}
  */
 export function recordEnd (buffer, at) {
-  // (a record cut short reads past the end: the caller checks the result against the buffer)
-  if (buffer[at] === JSON_TEXT) return at + 5 + buffer.readUInt32LE(at + 1)
+  // a record cut short ends past the buffer, without reading past it (which would throw):
+  // the caller checks the result against the buffer's length
+  const size = buffer.length
+  if (buffer[at] === JSON_TEXT) return at + 5 <= size ? at + 5 + buffer.readUInt32LE(at + 1) : size + 1
   let end = at + 11
-  for (let field = 0; field < 3; field++) end += 2 + buffer.readUInt16LE(end)
-  return end + 4 + buffer.readUInt32LE(end)
+  for (let field = 0; field < 3; field++) {
+    if (end + 2 > size) return size + 1
+    end += 2 + buffer.readUInt16LE(end)
+  }
+  return end + 4 <= size ? end + 4 + buffer.readUInt32LE(end) : size + 1
 }
 
 const QUOTE = 0x22

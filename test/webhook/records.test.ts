@@ -219,3 +219,18 @@ test('strings a record cannot carry are refused whole: more than 65,535 bytes of
   const data = Buffer.from(buffer, 0, byteLength)
   t.is(recordEnd(data, recordEnd(data, 0)), byteLength)
 })
+
+test('a record cut short at any byte ends past its buffer, without throwing', (t) => {
+  const writer = new RecordWriter()
+  writer.publish(1, 'a/topic', false, 1, 'user', 'client', Buffer.from('payload'), 'plain')
+  writer.json('{"action":"client_connected"}')
+  const { buffer, byteLength } = writer.take()
+  const data = Buffer.from(buffer, 0, byteLength)
+  const second = recordEnd(data, 0)
+  for (const [start, end] of [[0, second], [second, byteLength]]) {
+    for (let cut = start + 1; cut < end; cut++) {
+      const part = data.subarray(0, cut)
+      t.true(recordEnd(part, start) > cut, `record at ${start} cut at ${cut}`)
+    }
+  }
+})
