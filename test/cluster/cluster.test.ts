@@ -98,15 +98,10 @@ if (!HAS_REDIS) {
 
   test.serial('persistence = redis on one node: retained messages and sessions survive a restart', async (t) => {
     const redis = await startRedis(t)
-    const { tapmq, workspace } = await import('../helpers/cli.ts')
+    const { startTapmq, workspace } = await import('../helpers/cli.ts')
     const ws = await workspace(`persistence = redis\ncluster.redis.url = ${redis.url}\n`)
     t.teardown(() => ws.remove())
-    const start = async () => {
-      const cmd = tapmq(['start', '--conf', ws.conf, '--plugins', `${ws.dir}/plugins.conf`])
-      t.teardown(() => { cmd.child.kill('SIGKILL') })
-      await cmd.waitFor(/"msg":"tapmq started"/, WAIT_MS)
-      return cmd
-    }
+    const start = () => startTapmq(t, ws, WAIT_MS)
     const node = { port: ws.port } as Parameters<typeof connect>[1]
     const first = await start()
     const session = await connect(t, node, { clientId: 'keep', clean: false })
