@@ -111,6 +111,9 @@ export class HookIsolation {
     const timeout = tap.timeout ?? (isDecision ? this.decisionTimeout : isLifecycle ? this.lifecycleTimeout : 0)
     /** the answer of a tap whose instance is no longer active */
     const inactive = () => (isDecision && owner.replacing === true ? unavailable(hookName, `plugin ${owner.name} is restarting`) : undefined)
+    /** what runDecision and remembered answers read from a decision tap */
+    const asDecision = (wrapped: RegisteredTap, decide: (args: unknown[]) => unknown): DecisionTap =>
+      Object.assign(wrapped, { decide, live: () => owner.active, generation: () => owner.generation ?? 0 })
 
     if (tap.type === 'sync') {
       const sync = (...args: unknown[]) => {
@@ -121,9 +124,7 @@ export class HookIsolation {
           return fail(err as Error)
         }
       }
-      return isDecision
-        ? { ...tap, fn: sync, decide: (args) => sync(...args), live: () => owner.active, generation: () => owner.generation ?? 0 } as DecisionTap
-        : { ...tap, fn: sync }
+      return isDecision ? asDecision({ ...tap, fn: sync }, (args) => sync(...args)) : { ...tap, fn: sync }
     }
 
     // a tapDecision fn may answer synchronously; a plain promise tap is called as it is
@@ -157,7 +158,7 @@ export class HookIsolation {
       return isThenable(answer) ? answer : Promise.resolve(answer)
     }
     // tapable checks the tap type when it compiles the call; keep each kind's calling convention
-    const wrapped: DecisionTap = tap.type === 'promise'
+    const wrapped: RegisteredTap = tap.type === 'promise'
       ? { ...tap, fn: (...args: unknown[]) => guarded(args) }
       : {
           ...tap,
@@ -166,12 +167,7 @@ export class HookIsolation {
             guarded(args).then((result) => callback(null, result))
           }
         }
-    if (isDecision) {
-      wrapped.decide = settle
-      wrapped.live = () => owner.active
-      wrapped.generation = () => owner.generation ?? 0
-    }
-    return wrapped
+    return isDecision ? asDecision(wrapped, settle) : wrapped
   }
 }
 
