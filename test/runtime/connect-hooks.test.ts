@@ -96,18 +96,15 @@ test('rejected CONNECTs: client.connack carries return codes 4 and 5 with their 
   t.is(broker.broker.stats().connections, 1)
 })
 
-test('an MQTT 5 CONNECT is refused with rc 1 unsupported_protocol_version, without calling auth', async (t) => {
+test('MQTT 5 and MQTT 3.1 CONNECTs are accepted and go through auth with their protocol version', async (t) => {
   const rec = recordingPlugin()
   const broker = await testBroker(t, { plugins: [rec.plugin] })
-  const err = await connectRefused(t, broker.url, { clientId: 'v5', protocolVersion: 5, username: 'five' })
-  t.is(err.code, 1)
+  await connectClient(t, broker.url, { clientId: 'v5', protocolVersion: 5, username: 'five' })
   const [connack] = await rec.of<ConnackEvent>('client.connack').count(1)
-  t.like(connack, { clientId: 'v5', username: 'five', protoVer: 5, returnCode: 1, result: 'unsupported_protocol_version', sessionPresent: false })
-  t.is(rec.of('auth').list.length, 0)
-  t.is(rec.of('client.connected').list.length, 0)
-  t.is(rec.of<ConnectEvent>('client.connect').list[0]?.protoVer, 5, 'client.connect saw the CONNECT before the version check')
-  // MQTT 3.1 (MQIsdp) is accepted
+  t.like(connack, { clientId: 'v5', username: 'five', protoVer: 5, returnCode: 0, result: 'success' })
+  t.is(rec.of('auth').list.length, 1)
+  t.is(rec.of<ConnectEvent>('client.connect').list[0]?.protoVer, 5)
   await connectClient(t, broker.url, { clientId: 'v3', protocolVersion: 3, protocolId: 'MQIsdp' })
-  const [v3] = await rec.of<ConnectedEvent>('client.connected').count(1)
+  const [, v3] = await rec.of<ConnectedEvent>('client.connected').count(2)
   t.like(v3, { clientId: 'v3', protoVer: 3, protoName: 'MQIsdp' })
 })
