@@ -18,6 +18,7 @@ import { onClientDisconnect, onClientError, onKeepaliveTimeout } from './broker/
 import { authorizePublish, skipDroppedPackets } from './broker/handlers/publish.ts'
 import { authorizeSubscribe, onSubscribe, onUnsubscribe } from './broker/handlers/subscribe.ts'
 import { createBrokerView } from './broker/introspection.ts'
+import { assertSecurityPatches } from './broker/aedes-patches.ts'
 import type { BrokerConfig } from './config/broker-config.ts'
 import { formatListenUrl } from './config/listener-url.ts'
 import { createHooks, type Hooks } from './hooks.ts'
@@ -75,6 +76,7 @@ export class Tapmq {
 
     this.#persistence = createPersistence(config, log, this.metrics, (err) => this.#fail(err))
     this.broker = new Aedes({ ...config.aedes, ...this.#persistence.aedesOptions })
+    assertSecurityPatches(this.broker)
     this.#ctx = Object.freeze({
       broker: this.broker,
       hooks: this.hooks,
