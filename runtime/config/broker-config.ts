@@ -53,6 +53,8 @@ export interface BrokerConfig {
   readonly writeCoalescing: boolean
   readonly limits: LimitsConfig
   readonly aedes: {
+    /** MQTT 5 §4.8.2 (docs/mqtt5.md): `shared_subscription`, `$share/{group}/{filter}` subscriptions, advertised in CONNACK */
+    readonly sharedSubscriptionAvailable: boolean
     readonly connectTimeout: number
     readonly drainTimeout: number
     readonly maxInflightInbound: number
@@ -136,6 +138,7 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
       maxClientIdLength: conf.int('max_client_id_length', 0, { min: 0, max: 65535 })
     },
     aedes: {
+      sharedSubscriptionAvailable: conf.bool('shared_subscription', true),
       connectTimeout: conf.duration('connect_timeout', 30_000),
       drainTimeout: conf.duration('drain_timeout', 60_000),
       maxInflightInbound: conf.int('max_inflight_inbound', 1000, { min: 0 }),
