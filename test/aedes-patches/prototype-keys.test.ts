@@ -54,8 +54,9 @@ async function survives (t: ExecutionContext, broker: Broker, protocolVersion: 4
   const probe = await connectClient(t, broker.url, { clientId: `probe-${protocolVersion}`, protocolVersion })
   await probe.subscribeAsync('probe/after', { qos: 1 })
   const sender = await connectClient(t, broker.url, { clientId: `probe-sender-${protocolVersion}`, protocolVersion })
+  const routed = nextMessage(probe)
   await sender.publishAsync('probe/after', 'still routing', { qos: 1 })
-  t.deepEqual((await nextMessage(probe)).map(String), ['probe/after', 'still routing'])
+  t.deepEqual((await routed).map(String), ['probe/after', 'still routing'])
 }
 
 function client (t: ExecutionContext, broker: Broker, protocolVersion: 4 | 5, options: IClientOptions): Promise<MqttClient> {
@@ -78,8 +79,9 @@ for (const { label, protocolVersion } of VERSIONS) {
         if (disconnect) t.is((await disconnect)[0].reasonCode, 0x8e, `${name}: the old connection is told 'Session taken over'`)
         // the session that took over is a working one
         await second.subscribeAsync(`own/${name}`, { qos: 1 })
+        const routed = nextMessage(second)
         await second.publishAsync(`own/${name}`, name, { qos: 1 })
-        t.deepEqual((await nextMessage(second)).map(String), [`own/${name}`, name], `${name}: the new connection routes`)
+        t.deepEqual((await routed).map(String), [`own/${name}`, name], `${name}: the new connection routes`)
         await second.endAsync()
       }
     })
