@@ -133,7 +133,8 @@ export function createBrokerView (ctx: BridgeContext, broker: Aedes, version: st
       const client = connectedClients(broker)[clientId]
       if (!client) return false
       ctx.clients.markCause(client, 'kicked')
-      client.close()
+      // MQTT 5: DISCONNECT 0x98 (Administrative action) first [MQTT-3.14.2-1]; 3.1.1: closed
+      client.disconnect({ reasonCode: 0x98 }, () => {})
       return true
     },
     nodes: () => (nodes ? nodes() : [Object.freeze({ id: broker.id, name: broker.id, lastHeartbeat: Date.now(), self: true })])

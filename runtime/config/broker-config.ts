@@ -3,7 +3,7 @@
 import { resolve } from 'node:path'
 import type { Conf } from '../../sdk/conf.ts'
 import type { LimitsConfig } from '../broker/limits.ts'
-import { type PersistenceConfig, readPersistenceConfig } from '../persistence/config.ts'
+import { type PersistenceConfig, readPersistenceConfig, readSessionExpiryConfig, type SessionExpiryConfig } from '../persistence/config.ts'
 import { type ClusterConfig, readClusterConfig } from '../cluster/config.ts'
 import { type ListenAddress, parseListenUrl } from './listener-url.ts'
 
@@ -60,6 +60,9 @@ export interface BrokerConfig {
     readonly maxInflightInbound: number
     readonly maxTopicLevels: number
     readonly heartbeatInterval: number
+    /** MQTT 5 session expiry (docs/mqtt5.md): `max_session_expiry_interval`, `max_pending_sessions` */
+    readonly sessionExpiryIntervalLimit: SessionExpiryConfig['sessionExpiryIntervalLimit']
+    readonly pendingSessionsLimit: SessionExpiryConfig['pendingSessionsLimit']
   }
 }
 
@@ -143,7 +146,9 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
       drainTimeout: conf.duration('drain_timeout', 60_000),
       maxInflightInbound: conf.int('max_inflight_inbound', 1000, { min: 0 }),
       maxTopicLevels: conf.int('max_topic_levels', 100, { min: 1, max: 100 }),
-      heartbeatInterval: conf.duration('heartbeat_interval', 60_000)
+      heartbeatInterval: conf.duration('heartbeat_interval', 60_000),
+      // MQTT 5 session expiry: max_session_expiry_interval, max_pending_sessions (docs/mqtt5.md)
+      ...readSessionExpiryConfig(conf)
     }
   }
 }

@@ -44,3 +44,26 @@ function commitWindow (conf: Conf): number {
   if (ms > MAX_COMMIT_WINDOW) conf.invalid('persistence.commit_window', `a duration from 0ms to ${MAX_COMMIT_WINDOW}ms`)
   return ms
 }
+
+/** The MQTT 5 session keys of tapmq.conf, as aedes options (docs/mqtt5.md, Session expiry). */
+export interface SessionExpiryConfig {
+  /** seconds; the most Session Expiry Interval a client gets (`max_session_expiry_interval`), 0 = no cap */
+  readonly sessionExpiryIntervalLimit: number
+  /** sessions waiting to expire (and, apart, delayed wills) held at once (`max_pending_sessions`), 0 = no cap */
+  readonly pendingSessionsLimit: number
+}
+
+/** the largest Session Expiry Interval MQTT 5 can carry (0xFFFFFFFF s, "never"), in ms */
+const MAX_SESSION_EXPIRY_MS = 0xFFFFFFFF * 1000
+
+export function readSessionExpiryConfig (conf: Conf): SessionExpiryConfig {
+  const ms = conf.duration('max_session_expiry_interval', 0)
+  // whole seconds: a cap under one second would round to 0, which means no cap at all
+  if (ms > MAX_SESSION_EXPIRY_MS || (ms > 0 && ms % 1000 !== 0)) {
+    conf.invalid('max_session_expiry_interval', 'a whole number of seconds from 0 (no cap) to 4294967295s, for example 2h')
+  }
+  return {
+    sessionExpiryIntervalLimit: ms / 1000,
+    pendingSessionsLimit: conf.int('max_pending_sessions', 0, { min: 0 })
+  }
+}

@@ -29,6 +29,12 @@ export interface Persistence {
   close (): Promise<void>
 }
 
+/** what tapmq's aedes patch (004) adds to the broker for sessions kept in a durable store */
+interface RestoringBroker {
+  restoreSessions (): Promise<{ kept: number, expired: number, willsArmed: number, willsPublished: number }>
+  readonly delayedWills: Map<string, unknown>
+}
+
 const MEMORY: Persistence = Object.freeze({
   aedesOptions: {},
   install: () => {},
@@ -53,6 +59,11 @@ export function createPersistence (config: { persistence: PersistenceConfig, dat
     install: (broker) => ackAfterStore(broker, store),
     recover: async (broker) => {
       log.info({ file: store.file, sync: store.sync, commitWindow: store.commitWindow, ...store.stats() }, 'message store opened')
+      // MQTT 5: session expiries and delayed wills kept across the restart (aedes patch 004)
+      const sessions = await (broker as unknown as RestoringBroker).restoreSessions()
+      if (sessions.kept + sessions.expired + sessions.willsArmed + sessions.willsPublished > 0) {
+        log.info(sessions, 'MQTT 5 sessions restored: expiries re-armed, sessions expired while tapmq was down wiped, delayed wills re-armed or published')
+      }
       const published = await publishOrphanWills(broker, store)
       if (published > 0) log.info({ wills: published }, 'published the wills of clients that were connected when tapmq last stopped without a shutdown')
     },
@@ -71,7 +82,9 @@ export function createPersistence (config: { persistence: PersistenceConfig, dat
  */
 async function publishOrphanWills (broker: Aedes, store: SqliteStore): Promise<number> {
   const wills: StoredPacket[] = []
-  for await (const will of store.streamWill({ [broker.id]: true })) wills.push(will as StoredPacket)
+  // a delayed will restoreSessions() re-armed waits for its time (or for its client to come back)
+  const delayed = (broker as unknown as RestoringBroker).delayedWills
+  for await (const will of store.streamWill({ [broker.id]: true })) if (!delayed.has((will as StoredPacket).clientId!)) wills.push(will as StoredPacket)
   for (const will of wills) {
     const packet = will as unknown as PublishPacket
     const allowed = await new Promise<boolean>((resolve) => broker.authorizePublish(null, packet, (err) => resolve(!err)))

@@ -68,7 +68,12 @@ const Packet = createRequire(import.meta.url)('aedes-packet') as new (original: 
 const QLOBBER_OPTIONS = { wildcard_one: '+', wildcard_some: '#', separator: '/' }
 /** `PRAGMA application_id`: marks the file as a tapmq store ("tapq") */
 const APPLICATION_ID = 0x74617071
-const SCHEMA_VERSION = 1
+/**
+ * 1: the first store; 2: adds `sessions` (MQTT 5 session expiry and will delay). A version 1
+ * file is migrated in place at open (CREATE TABLE IF NOT EXISTS); a version 2 file is refused
+ * by a tapmq that reads only version 1.
+ */
+const SCHEMA_VERSION = 2
 const PAGE = 256
 
 const SCHEMA = `
@@ -85,6 +90,8 @@ CREATE INDEX IF NOT EXISTS outgoing_by_message ON outgoing (client_id, message_i
 CREATE TABLE IF NOT EXISTS incoming (
   client_id TEXT NOT NULL, message_id INTEGER NOT NULL, packet BLOB NOT NULL, payload BLOB, PRIMARY KEY (client_id, message_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS wills (client_id TEXT PRIMARY KEY, broker_id TEXT, packet BLOB NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS sessions (
+  client_id TEXT PRIMARY KEY, expiry_interval INTEGER NOT NULL, expires_at INTEGER, will_at INTEGER) WITHOUT ROWID;
 `
 
 export type SyncMode = 'full' | 'normal'
@@ -217,6 +224,15 @@ function prepareAll (db: Database.Database) {
     willGet: p<{ packet: Buffer }>('SELECT packet FROM wills WHERE client_id = ?'),
     willDel: p('DELETE FROM wills WHERE client_id = ?'),
     willsAll: p<{ broker_id: string | null, packet: Buffer }>('SELECT broker_id, packet FROM wills ORDER BY client_id'),
+    sessionPut: p('INSERT INTO sessions (client_id, expiry_interval, expires_at, will_at) VALUES (?, ?, ?, NULL) ' +
+      'ON CONFLICT (client_id) DO UPDATE SET expiry_interval = excluded.expiry_interval, expires_at = excluded.expires_at, ' +
+      'will_at = CASE WHEN excluded.expires_at IS NULL THEN NULL ELSE sessions.will_at END'),
+    sessionWill: p('INSERT INTO sessions (client_id, expiry_interval, expires_at, will_at) VALUES (?, 0, NULL, ?) ' +
+      'ON CONFLICT (client_id) DO UPDATE SET will_at = excluded.will_at'),
+    sessionDel: p('DELETE FROM sessions WHERE client_id = ?'),
+    sessionsAll: p<{ client_id: string, expiry_interval: number, expires_at: number | null, will_at: number | null }>(
+      'SELECT client_id, expiry_interval, expires_at, will_at FROM sessions ORDER BY client_id'),
+    outDelClient: p('DELETE FROM outgoing WHERE client_id = ?'),
     stats: p<{ retained: number, sessions: number, queued: number, wills: number }>('SELECT ' +
       '(SELECT COUNT(*) FROM retained) AS retained, (SELECT COUNT(DISTINCT client_id) FROM subscriptions) AS sessions, ' +
       '(SELECT COUNT(*) FROM outgoing) AS queued, (SELECT COUNT(*) FROM wills) AS wills')
@@ -326,6 +342,8 @@ export class SqliteStore {
   #tracks: Track[] = []
   /** the id of the next queue row */
   #nextRowId = 1
+  /** clients with a row in `sessions`: a CONNECT of any other client costs no DELETE */
+  readonly #sessionRows = new Set<string>()
   /** since open: COMMITs, queue rows written, queue rows taken back before they were written */
   readonly counts = { commits: 0, rowsWritten: 0, rowsElided: 0 }
   /**
@@ -389,6 +407,7 @@ export class SqliteStore {
     }
     this.#sql = prepareAll(db)
     this.#nextRowId = (this.#sql.outMax.get()?.last ?? 0) + 1
+    for (const row of this.#sql.sessionsAll.all()) this.#sessionRows.add(row.client_id)
     for (const row of this.#sql.subsQoS.all()) {
       const options = JSON.parse(row.options) as Omit<StoreSubscription, 'topic' | 'qos'>
       this.#trie.add(row.topic, { clientId: row.client_id, topic: row.topic, qos: row.qos, rh: options.rh, rap: options.rap, nl: options.nl })
@@ -897,6 +916,43 @@ export class SqliteStore {
     this.#live()
     const rows = this.#sql.willsAll.all().filter((row) => row.broker_id === null || !brokers[row.broker_id])
     return Readable.from(rows.map((row) => decode(row.packet)))
+  }
+
+  // ---- MQTT 5 session expiry and will delay (optional persistence methods tapmq's aedes patch calls) ----
+
+  /**
+   * staged: a session's Session Expiry Interval (seconds) and its deadline (ms epoch; null
+   * while the client is connected, or for 0xFFFFFFFF, never). A null deadline also forgets
+   * the due time of a delayed will (the client is back).
+   */
+  async setSessionExpiry (clientId: string, interval: number, expiresAt: number | null): Promise<void> {
+    this.#write((sql) => sql.sessionPut.run(clientId, interval, expiresAt))
+    this.#sessionRows.add(clientId)
+  }
+
+  /** staged: when a delayed will of this session is due (ms epoch) */
+  async setWillDelay (clientId: string, willAt: number): Promise<void> {
+    this.#write((sql) => sql.sessionWill.run(clientId, willAt))
+    this.#sessionRows.add(clientId)
+  }
+
+  /** staged: the session ended (or never outlives its connection) */
+  async delSessionExpiry (clientId: string): Promise<void> {
+    if (!this.#sessionRows.delete(clientId)) return
+    this.#write((sql) => sql.sessionDel.run(clientId))
+  }
+
+  /** every session with an expiry or a pending will, for aedes' restoreSessions() */
+  async sessionExpiries (): Promise<Array<{ clientId: string, interval: number, expiresAt: number | null, willAt: number | null }>> {
+    this.#live()
+    return this.#sql.sessionsAll.all().map((row) => ({ clientId: row.client_id, interval: row.expiry_interval, expiresAt: row.expires_at, willAt: row.will_at }))
+  }
+
+  /** staged: drops a client's whole offline queue (an ended session) */
+  async outgoingClear (client: ClientRef): Promise<void> {
+    this.#materialize()
+    this.#write((sql) => sql.outDelClient.run(client.id))
+    this.#inflight.delete(client.id)
   }
 
   // ---- life cycle ---------------------------------------------------------------------

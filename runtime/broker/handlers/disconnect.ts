@@ -39,6 +39,10 @@ export function onClientDisconnect (ctx: BridgeContext) {
         protoVer: state.info?.protoVer ?? client.version,
         reason,
         detail: state.cause?.detail,
+        // MQTT 5: the reason code of the DISCONNECT that ended it, the broker's or the client's
+        ...(client.version === 5 && client.disconnectReasonCode !== null && client.disconnectReasonCode !== undefined
+          ? { reasonCode: client.disconnectReasonCode }
+          : {}),
         peer: state.peer,
         ts
       }))
