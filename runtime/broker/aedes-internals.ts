@@ -39,7 +39,8 @@ export function watchOutgoingPublishes (stream: object, watch: (packet: Outgoing
     const exported = mqttPacket as unknown as { writeToStream: WriteToStream }
     const write = exported.writeToStream
     const watched = function (packet: { cmd: string }, target: object, opts?: object): boolean {
-      if (packet.cmd === 'publish') publishWatchers.get(target)?.(packet as OutgoingPublish)
+      // an outbound topic alias copy (aedes' write.js) stands for _aliasOf, which has the topic
+      if (packet.cmd === 'publish') publishWatchers.get(target)?.(((packet as { _aliasOf?: object })._aliasOf ?? packet) as OutgoingPublish)
       return write(packet, target, opts)
     } as WriteToStream
     // mqtt.js switches number caching through this accessor
@@ -64,8 +65,38 @@ export interface AedesDeliveryInternals {
   _onError (err: Error): void
   /** calls back on 'drain', or with an error on drain_timeout or close */
   waitForDrain (callback: (err?: Error | null) => void): void
+  /**
+   * MQTT 5 (aedes 2 beta, patched: lib/write.js): the PUBLISH as aedes would write it (with an
+   * outbound topic alias), or null when it exceeds the client's Maximum Packet Size
+   */
+  prepareOutboundPublish (packet: object): (object & { topic: string, properties?: object, _aliasOf?: object }) | null
 }
 
 export function deliveryInternals (client: Client): Client & AedesDeliveryInternals {
   return client as unknown as Client & AedesDeliveryInternals
+}
+
+/** MQTT 5: the client id of this CONNECT was empty and tapmq chose one (aedes 2 beta: connect.js). */
+export function markAssignedClientId (packet: object): void {
+  (packet as { _tapmqAssignedClientId?: boolean })._tapmqAssignedClientId = true
+}
+
+/**
+ * MQTT 5 Server Keep Alive: the keepalive aedes uses for this client and names in its CONNACK.
+ * Called from authenticate, which aedes runs before it arms the keepalive timer and writes
+ * the CONNACK (aedes 2 beta: `_serverKeepAlive` in connect.js).
+ */
+export function setServerKeepAlive (client: Client, keepalive: number | undefined): void {
+  if (keepalive !== undefined) (client as unknown as { _serverKeepAlive?: number })._serverKeepAlive = keepalive
+}
+
+/**
+ * MQTT 5 reason code (and reason string) of the PUBACK/PUBREC aedes answers a PUBLISH with;
+ * a code of 0x80 or more also keeps the message from being routed (aedes 2 beta, patched:
+ * publish.js). For plugins' denials ([MQTT-3.4.2-1], reason strings per [MQTT-3.1.2-29]).
+ */
+export function setAckReason (packet: object, reasonCode: number, reasonString?: string): void {
+  const p = packet as { ackReasonCode?: number, ackReasonString?: string }
+  p.ackReasonCode = reasonCode
+  if (reasonString !== undefined) p.ackReasonString = reasonString
 }

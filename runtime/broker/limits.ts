@@ -54,11 +54,21 @@ export class Limits {
     this.#open--
   }
 
+  /**
+   * The keepalive an MQTT 5 client is told to use instead of its own (CONNACK Server Keep
+   * Alive, [MQTT-3.2.2-21]): max_keepalive when it asked for none or for more. MQTT 5 clients
+   * are not refused for their keepalive.
+   */
+  serverKeepAlive (keepalive: number | undefined): number | undefined {
+    const { maxKeepalive } = this.config
+    return maxKeepalive > 0 && (!keepalive || keepalive > maxKeepalive) ? maxKeepalive : undefined
+  }
+
   /** CONNECT-time limits; the answer is a MQTT 3.1.1 CONNACK code. */
-  checkConnect (packet: Pick<ConnectPacket, 'keepalive' | 'clientId'>): { code: ConnackRejectCode, reason: string } | undefined {
+  checkConnect (packet: Pick<ConnectPacket, 'keepalive' | 'clientId' | 'protocolVersion'>): { code: ConnackRejectCode, reason: string } | undefined {
     const { maxKeepalive, maxClientIdLength } = this.config
     const keepalive = packet.keepalive ?? 0
-    if (maxKeepalive > 0 && (keepalive === 0 || keepalive > maxKeepalive)) {
+    if (maxKeepalive > 0 && packet.protocolVersion !== 5 && (keepalive === 0 || keepalive > maxKeepalive)) {
       this.#refuse('max_keepalive')
       // 3.1.1 cannot tell a client which keepalive to use; Mosquitto answers "identifier rejected" too
       return { code: 2, reason: `keepalive ${keepalive} s is outside 1..${maxKeepalive} s (max_keepalive)` }

@@ -24,7 +24,7 @@
 import type { Aedes, Client } from 'aedes'
 import type { Duplex } from 'node:stream'
 import mqttPacket from 'mqtt-packet'
-import { deliveryInternals, outgoingPublishWatcher, type OutgoingPublish } from './aedes-internals.ts'
+import { type AedesDeliveryInternals, deliveryInternals, outgoingPublishWatcher, type OutgoingPublish } from './aedes-internals.ts'
 
 type Callback = () => void
 
@@ -115,7 +115,7 @@ class ClientQueue {
     if (client.connecting || client.connected) {
       let buffer: Buffer | undefined
       try {
-        buffer = encodeQos0(pending, client.version, outgoingPublishWatcher(this.conn))
+        buffer = encodeQos0(pending, client.version, outgoingPublishWatcher(this.conn), client)
       } catch {
         error = new Error('packet received not valid')
       }
@@ -211,7 +211,7 @@ function dedupe (client: Client, packet: RoutedPacket): boolean {
  * length, topic, payload. DUP is always 0 at QoS 0 [MQTT-3.3.1-2]. Packets with MQTT 5
  * properties go through mqtt-packet.
  */
-function encodeQos0 (pending: ReadonlyArray<RoutedPacket | Callback | undefined>, version: number, watch?: (packet: OutgoingPublish) => void): Buffer | undefined {
+function encodeQos0 (pending: ReadonlyArray<RoutedPacket | Callback | undefined>, version: number, watch: ((packet: OutgoingPublish) => void) | undefined, client: AedesDeliveryInternals): Buffer | undefined {
   let size = 0
   const chunks: Array<Buffer | undefined> = []
   const topicLengths: number[] = []
@@ -220,9 +220,17 @@ function encodeQos0 (pending: ReadonlyArray<RoutedPacket | Callback | undefined>
     if (packet === undefined) { topicLengths[i] = 0; continue }
     if (typeof packet.topic !== 'string' || packet.topic.length === 0) throw new Error('invalid topic')
     if (typeof packet.payload === 'string') packet.payload = Buffer.from(packet.payload)
+    // MQTT 5: as aedes' write() would send it: with an outbound topic alias, or not at all
+    // when larger than the client's Maximum Packet Size (as if delivered, [MQTT-3.1.2-25])
+    const out = version === 5 ? client.prepareOutboundPublish(packet) : packet
+    if (out === null) {
+      chunks[i] = DISCARDED
+      topicLengths[i] = 0
+      continue
+    }
     watch?.({ cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: 0, retain: packet.retain, dup: false, clientId: packet.clientId } as OutgoingPublish)
     if (version === 5 || packet.properties !== undefined) {
-      const encoded = mqttPacket.generate({ cmd: 'publish', topic: packet.topic, payload: packet.payload, qos: 0, retain: packet.retain, dup: false, properties: packet.properties } as never, { protocolVersion: version as 3 | 4 | 5 })
+      const encoded = mqttPacket.generate({ cmd: 'publish', topic: out.topic, payload: packet.payload, qos: 0, retain: packet.retain, dup: false, properties: out.properties } as never, { protocolVersion: version as 3 | 4 | 5 })
       chunks[i] = encoded
       topicLengths[i] = 0
       size += encoded.length
@@ -262,6 +270,9 @@ function encodeQos0 (pending: ReadonlyArray<RoutedPacket | Callback | undefined>
   }
   return out
 }
+
+/** the encoding of a message that is not sent */
+const DISCARDED = Buffer.alloc(0)
 
 function varIntSize (n: number): number {
   if (n < 128) return 1

@@ -63,7 +63,24 @@ export interface BrokerConfig {
     /** MQTT 5 session expiry (docs/mqtt5.md): `max_session_expiry_interval`, `max_pending_sessions` */
     readonly sessionExpiryIntervalLimit: SessionExpiryConfig['sessionExpiryIntervalLimit']
     readonly pendingSessionsLimit: SessionExpiryConfig['pendingSessionsLimit']
+    /** MQTT 5 (docs/mqtt5.md): `max_topic_alias`, inbound aliases a client may use, advertised in CONNACK */
+    readonly topicAliasMaximum: number
+    /** MQTT 5: `receive_maximum`, unacknowledged inbound QoS 1/2 PUBLISH per connection, advertised */
+    readonly receiveMaximum: number
+    /** MQTT 5: wire bytes of the largest packet accepted (max_packet_size), advertised */
+    readonly maximumPacketSize: number
+    /** MQTT 5: `outbound_topic_alias`, the broker uses topic aliases towards clients that allow them */
+    readonly outboundTopicAlias: boolean
+    /** MQTT 5: PUBACK/PUBREC 0x10 when no subscriber matches (single node only: other nodes' subscribers are unknown here) */
+    readonly noMatchingSubscribersReasonCode: boolean
+    /** MQTT 5: `response_information`, returned in CONNACK to clients that ask for it (unset: never) */
+    readonly responseInformation?: string
   }
+}
+
+/** Wire size of a packet whose remaining length is `remaining`: fixed header byte, its length field, the rest. */
+export function wireSize (remaining: number): number {
+  return 1 + (remaining < 128 ? 1 : remaining < 16_384 ? 2 : remaining < 2_097_152 ? 3 : 4) + remaining
 }
 
 /** NanoMQ keys that have no meaning in tapmq (thread pools, C buffers); accepted with a note. */
@@ -99,6 +116,10 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
   const wsEnabled = conf.bool('websocket.enable', false)
   const wsAddress = listenAddress(conf, 'websocket.url', 'nmq-ws://0.0.0.0:8083/mqtt', ['ws'])
   for (const key of INERT_NANOMQ_KEYS) conf.entry(key)
+  const maxPacketSize = conf.int('max_packet_size', 1024, { min: 1, max: 262_144 }) * 1024
+  const maxInflightInbound = conf.int('max_inflight_inbound', 1000, { min: 0 })
+  const persistence = readPersistenceConfig(conf)
+  const cluster = readClusterConfig(conf, tcp.port)
 
   return {
     tcp,
@@ -113,7 +134,7 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
         }
       : undefined,
     allowAnonymous: conf.bool('allow_anonymous', true),
-    maxPacketSize: conf.int('max_packet_size', 1024, { min: 1, max: 262_144 }) * 1024,
+    maxPacketSize,
     httpServer: {
       enable: conf.bool('http_server.enable', false),
       port: conf.int('http_server.port', 8081, { min: 0, max: 65535 }),
@@ -128,8 +149,8 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
     etcDir: baseDir,
     dataDir: path(conf.string('data_dir', 'data')),
     pidFile: path(conf.string('pid_file', 'data/tapmq.pid')),
-    persistence: readPersistenceConfig(conf),
-    cluster: readClusterConfig(conf, tcp.port),
+    persistence,
+    cluster,
     hookTimeout: conf.duration('hook_timeout', 10_000),
     shutdownTimeout: conf.duration('shutdown_timeout', 10_000),
     writeCoalescing: conf.bool('write_coalescing', true),
@@ -144,11 +165,20 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
       sharedSubscriptionAvailable: conf.bool('shared_subscription', true),
       connectTimeout: conf.duration('connect_timeout', 30_000),
       drainTimeout: conf.duration('drain_timeout', 60_000),
-      maxInflightInbound: conf.int('max_inflight_inbound', 1000, { min: 0 }),
+      maxInflightInbound,
       maxTopicLevels: conf.int('max_topic_levels', 100, { min: 1, max: 100 }),
       heartbeatInterval: conf.duration('heartbeat_interval', 60_000),
       // MQTT 5 session expiry: max_session_expiry_interval, max_pending_sessions (docs/mqtt5.md)
-      ...readSessionExpiryConfig(conf)
+      ...readSessionExpiryConfig(conf),
+      topicAliasMaximum: conf.int('max_topic_alias', 65535, { min: 0, max: 65535 }),
+      // the inbound QoS 1/2 window: by default the window max_inflight_inbound already bounds
+      // (0 = unlimited there, 65535 here: the largest a CONNACK can advertise)
+      receiveMaximum: conf.int('receive_maximum', Math.min(maxInflightInbound || 65535, 65535), { min: 1, max: 65535 }),
+      // max_packet_size bounds the remaining length (NanoMQ); MQTT 5 counts the whole packet
+      maximumPacketSize: wireSize(maxPacketSize),
+      outboundTopicAlias: conf.bool('outbound_topic_alias', false),
+      responseInformation: conf.string('response_information') || undefined,
+      noMatchingSubscribersReasonCode: persistence.type !== 'redis' && !cluster.enable
     }
   }
 }

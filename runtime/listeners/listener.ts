@@ -11,6 +11,7 @@ import type { ClientStates } from '../broker/client-state.ts'
 import type { WriteCoalescer } from '../broker/write-coalescing.ts'
 import type { Limits } from '../broker/limits.ts'
 import { formatListenUrl, type ListenAddress } from '../config/listener-url.ts'
+import { wireSize } from '../config/broker-config.ts'
 
 export interface Listener {
   /** the URL with the real port (after listening on port 0) */
@@ -66,6 +67,12 @@ function limitPacketSize (client: Client, max: number): void {
     limiter = function (this: typeof parser) {
       const complete = parseLength.call(this)
       if (complete && this.packet.length > max) {
+        // MQTT 5: a DISCONNECT with 0x95 Packet too large, once connected [MQTT-3.2.2-15]
+        const client = (this as unknown as { client?: Client & { rejectPacketTooLarge?: (size: number) => void } }).client
+        if (client?.version === 5 && client.connected && client.rejectPacketTooLarge) {
+          client.rejectPacketTooLarge(wireSize(this.packet.length))
+          return false
+        }
         this._emitError(new Error(`packet of ${this.packet.length} bytes exceeds max_packet_size (${max} bytes)`))
         return false
       }

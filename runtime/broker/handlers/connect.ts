@@ -3,7 +3,7 @@ import { randomBytes } from 'node:crypto'
 import type { AuthenticateError, Client } from 'aedes'
 import type { ConnectPacket } from 'aedes'
 import type { AuthDecision, ConnackRejectCode } from '../../../sdk/events.ts'
-import { connectedClients } from '../aedes-internals.ts'
+import { connectedClients, markAssignedClientId, setServerKeepAlive } from '../aedes-internals.ts'
 import { clientInfo } from '../client-state.ts'
 import { isThenable } from '../../../sdk/decisions.ts'
 import { isTapped } from '../../hooks.ts'
@@ -17,7 +17,11 @@ export function preConnect (ctx: BridgeContext) {
   skipUnwatchedClientNotices(ctx.broker, ctx.config.persistence.type === 'redis' || ctx.config.cluster.enable)
   return (client: Client, packet: ConnectPacket, done: (error: Error | null, success: boolean) => void) => {
     // NanoMQ assigns `nanomq-<8 hex>`; aedes would assign `aedes_<uuid>`. Either is legal.
-    if (!packet.clientId) packet.clientId = 'tapmq-' + randomBytes(4).toString('hex')
+    if (!packet.clientId) {
+      packet.clientId = 'tapmq-' + randomBytes(4).toString('hex')
+      // MQTT 5: the CONNACK names it (Assigned Client Identifier, [MQTT-3.2.2-16])
+      markAssignedClientId(packet)
+    }
     const state = ctx.clients.get(client)
     state.connect = packet
     watchDeliveries(ctx, client)
@@ -40,8 +44,10 @@ export function authenticate (ctx: BridgeContext) {
     const info = clientInfo(client, state.connect ?? { cmd: 'connect', clientId: client.id, username } as ConnectPacket, state.peer)
     state.info = info
 
-    const limited = ctx.limits.checkConnect({ keepalive: info.keepalive, clientId: info.clientId })
+    const limited = ctx.limits.checkConnect({ keepalive: info.keepalive, clientId: info.clientId, protocolVersion: info.protoVer as 3 | 4 | 5 })
     if (limited) return done(rejection(limited.code, limited.reason), false)
+    // MQTT 5: max_keepalive is imposed through CONNACK Server Keep Alive instead of a refusal
+    if (info.protoVer === 5) setServerKeepAlive(client, ctx.limits.serverKeepAlive(info.keepalive))
 
     if (!isTapped(ctx.hooks.auth)) return decide(ctx, client, username, undefined, done)
     // a tap that answers synchronously (a cached decision) settles without a promise

@@ -1,0 +1,139 @@
+// MQTT 5 reason codes on every acknowledgement (MQTT 5.0 §3.4.2.1 PUBACK, §3.5.2.1 PUBREC,
+// §3.6.2.1 PUBREL, §3.7.2.1 PUBCOMP, §3.9.3 SUBACK, §3.11.3 UNSUBACK) and Reason Strings
+// on denials, which a client turns off with Request Problem Information = 0 [MQTT-3.1.2-29].
+import test from 'ava'
+import { tapping, testBroker } from '../helpers/broker.ts'
+import { RawClient, nextMessage, settle } from '../helpers/mqtt.ts'
+import { next5, raw5, send5, v5 } from './packet-helpers.ts'
+
+test('PUBACK / PUBREC 0x10 No matching subscribers when nobody subscribes, 0x00 when someone does (§3.4.2.1)', async (t) => {
+  const broker = await testBroker(t)
+  const { client } = await raw5(t, broker.port, { clientId: 'pub' })
+  send5(client, { cmd: 'publish', topic: 'nobody/here', payload: 'x', qos: 1, messageId: 1 })
+  t.is((await next5(client, 'puback')).reasonCode, 0x10)
+  send5(client, { cmd: 'publish', topic: 'nobody/here', payload: 'x', qos: 2, messageId: 2 })
+  t.is((await next5(client, 'pubrec')).reasonCode, 0x10)
+  send5(client, { cmd: 'pubrel', messageId: 2 })
+  t.is((await next5(client, 'pubcomp')).reasonCode, 0x00)
+
+  const sub = await v5(t, broker.url, 'sub')
+  await sub.subscribeAsync('some/+', { qos: 1 })
+  send5(client, { cmd: 'publish', topic: 'some/one', payload: 'y', qos: 1, messageId: 3 })
+  const ack = await next5(client, 'puback')
+  t.is(ack.reasonCode ?? 0, 0x00)
+  t.is((await nextMessage(sub))[0], 'some/one')
+})
+
+test('PUBACK 0x91 Packet Identifier in use: a QoS 1 PUBLISH reusing the id of a QoS 2 flow awaiting PUBREL is not routed', async (t) => {
+  const broker = await testBroker(t)
+  const sub = await v5(t, broker.url, 'sub')
+  await sub.subscribeAsync('id/#', { qos: 1 })
+  const got: string[] = []
+  sub.on('message', (_topic, payload) => got.push(payload.toString()))
+  const { client } = await raw5(t, broker.port, { clientId: 'pub' })
+  send5(client, { cmd: 'publish', topic: 'id/2', payload: 'qos2', qos: 2, messageId: 7 })
+  t.is((await next5(client, 'pubrec')).reasonCode ?? 0, 0)
+  send5(client, { cmd: 'publish', topic: 'id/1', payload: 'qos1', qos: 1, messageId: 7 })
+  const ack = await next5(client, 'puback')
+  t.is(ack.reasonCode, 0x91)
+  t.is(typeof ack.properties?.reasonString, 'string')
+  send5(client, { cmd: 'pubrel', messageId: 7 })
+  t.is((await next5(client, 'pubcomp')).reasonCode ?? 0, 0)
+  // after the QoS 2 flow ended, the id is free for QoS 1 again
+  send5(client, { cmd: 'publish', topic: 'id/1', payload: 'again', qos: 1, messageId: 7 })
+  t.is((await next5(client, 'puback')).reasonCode ?? 0, 0)
+  await settle(100)
+  t.deepEqual(got.sort(), ['again', 'qos2'])
+})
+
+test('PUBCOMP 0x92 Packet Identifier not found for a PUBREL of no stored PUBLISH (§3.7.2.1)', async (t) => {
+  const broker = await testBroker(t)
+  const { client } = await raw5(t, broker.port, { clientId: 'rel' })
+  send5(client, { cmd: 'pubrel', messageId: 99 })
+  t.is((await next5(client, 'pubcomp')).reasonCode, 0x92)
+  // a duplicate PUBREL after the flow ended is unknown too
+  send5(client, { cmd: 'publish', topic: 't', payload: 'x', qos: 2, messageId: 5 })
+  await next5(client, 'pubrec')
+  send5(client, { cmd: 'pubrel', messageId: 5 })
+  t.is((await next5(client, 'pubcomp')).reasonCode ?? 0, 0)
+  send5(client, { cmd: 'pubrel', messageId: 5 })
+  t.is((await next5(client, 'pubcomp')).reasonCode, 0x92)
+  // the connection stays up
+  send5(client, { cmd: 'pingreq' })
+  await next5(client, 'pingresp')
+})
+
+test('PUBREL 0x92 Packet Identifier not found for a PUBREC of no PUBLISH in flight (§3.6.2.1); a known one gets 0x00', async (t) => {
+  const broker = await testBroker(t)
+  const { client } = await raw5(t, broker.port, { clientId: 'rec' })
+  send5(client, { cmd: 'pubrec', messageId: 77 })
+  t.is((await next5(client, 'pubrel')).reasonCode, 0x92)
+
+  send5(client, { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q2', qos: 2 }] })
+  await next5(client, 'suback')
+  const pub = await v5(t, broker.url, 'pub')
+  await pub.publishAsync('q2', 'x', { qos: 2 })
+  const delivered = await next5(client, 'publish')
+  send5(client, { cmd: 'pubrec', messageId: delivered.messageId })
+  t.is((await next5(client, 'pubrel')).reasonCode ?? 0, 0)
+  send5(client, { cmd: 'pubcomp', messageId: delivered.messageId })
+})
+
+test('SUBACK per filter: granted QoS, 0x8F Topic Filter invalid, 0x87 Not authorized; the connection stays up (§3.9.3)', async (t) => {
+  const broker = await testBroker(t, {
+    plugins: [tapping('acl', (hooks) => {
+      hooks.authorize.subscribe.tap('acl', (req) => req.topic.startsWith('secret') ? { result: 'deny', reason: 'no secrets' } : undefined)
+    })]
+  })
+  const { client } = await raw5(t, broker.port, { clientId: 'sub' })
+  send5(client, {
+    cmd: 'subscribe',
+    messageId: 3,
+    subscriptions: [{ topic: 'ok/+', qos: 1 }, { topic: 'a/#/b', qos: 0 }, { topic: 'secret/x', qos: 1 }, { topic: 'a/b+', qos: 2 }, { topic: 'fine', qos: 2 }]
+  })
+  const suback = await next5(client, 'suback')
+  t.deepEqual(suback.granted, [1, 0x8F, 0x87, 0x8F, 2])
+  send5(client, { cmd: 'pingreq' })
+  await next5(client, 'pingresp')
+})
+
+test('MQTT 3.1.1: an invalid filter still closes the connection (unchanged)', async (t) => {
+  const broker = await testBroker(t)
+  const { client } = await RawClient.connect(t, broker.port, { clientId: 'v4' })
+  client.send({ cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'a/#/b', qos: 0 }] })
+  await client.waitClosed()
+  t.pass()
+})
+
+test('UNSUBACK: 0x00 for a subscription that existed, 0x11 No subscription existed (§3.11.3)', async (t) => {
+  const broker = await testBroker(t)
+  const { client } = await raw5(t, broker.port, { clientId: 'unsub' })
+  send5(client, { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'have', qos: 0 }] })
+  await next5(client, 'suback')
+  send5(client, { cmd: 'unsubscribe', messageId: 2, unsubscriptions: ['have', 'never'] })
+  const unsuback = await next5(client, 'unsuback')
+  t.deepEqual(unsuback.granted, [0x00, 0x11])
+})
+
+test('denied PUBLISH: PUBACK/PUBREC 0x87 with the plugin\'s reason as Reason String; none when Request Problem Information = 0 [MQTT-3.1.2-29]', async (t) => {
+  const broker = await testBroker(t, {
+    plugins: [tapping('acl', (hooks) => {
+      hooks.authorize.publish.tap('acl', (req) => req.topic.startsWith('secret') ? { result: 'deny', reason: 'secret topics are closed' } : undefined)
+    })]
+  })
+  const { client } = await raw5(t, broker.port, { clientId: 'talks' })
+  send5(client, { cmd: 'publish', topic: 'secret/a', payload: 'x', qos: 1, messageId: 1 })
+  const puback = await next5(client, 'puback')
+  t.is(puback.reasonCode, 0x87)
+  t.is(puback.properties?.reasonString, 'secret topics are closed')
+  send5(client, { cmd: 'publish', topic: 'secret/a', payload: 'x', qos: 2, messageId: 2 })
+  const pubrec = await next5(client, 'pubrec')
+  t.is(pubrec.reasonCode, 0x87)
+  t.is(pubrec.properties?.reasonString, 'secret topics are closed')
+
+  const { client: quiet } = await raw5(t, broker.port, { clientId: 'quiet', properties: { requestProblemInformation: false } })
+  send5(quiet, { cmd: 'publish', topic: 'secret/a', payload: 'x', qos: 1, messageId: 1 })
+  const bare = await next5(quiet, 'puback')
+  t.is(bare.reasonCode, 0x87)
+  t.is(bare.properties?.reasonString, undefined)
+})
