@@ -47,10 +47,12 @@ async function publishAll (publisher: MqttClient, topic: (i: number) => string, 
   return payloads
 }
 
-/** the broker's shared groups (aedes' lib/shared.js, tapmq's patch) */
-async function groupsOf (broker: { tapmq: { broker: unknown } }): Promise<Array<{ group: string, filter: string, members: string[] }>> {
-  const path = '../../node_modules/aedes/lib/shared.js'
-  const shared = await import(path) as { sharedGroups (broker: unknown): Array<{ group: string, filter: string, members: string[] }> }
+interface Group { group: string, filter: string, members: string[], offline: string[] }
+// the broker's shared groups, from aedes' lib/shared.js (tapmq's patch 004); a path in a
+// variable keeps TypeScript from looking for types of this untyped module
+const sharedModule = '../../node_modules/aedes/lib/shared.js'
+const shared = await import(sharedModule) as { sharedGroups (broker: unknown): Group[] }
+function groupsOf (broker: { tapmq: { broker: unknown } }): Group[] {
   return shared.sharedGroups(broker.tapmq.broker)
 }
 
@@ -92,9 +94,9 @@ test('[MQTT-4.8.2] round robin: 6 messages to a group of 3 give 2 each, in join 
   t.deepEqual(plainGot.map((x) => x.payload), sent)
   // the topic a member sees is the message's topic, not the shared filter
   t.deepEqual(g[0]!.got.map((x) => x.topic), ['a/0', 'a/3'])
-  t.deepEqual((await groupsOf(broker)).sort((a, b) => a.group.localeCompare(b.group)), [
-    { group: 'g', filter: 'a/+', members: ['g1', 'g2', 'g3'] },
-    { group: 'h', filter: 'a/+', members: ['h1'] }
+  t.deepEqual(groupsOf(broker).sort((a, b) => a.group.localeCompare(b.group)), [
+    { group: 'g', filter: 'a/+', members: ['g1', 'g2', 'g3'], offline: [] },
+    { group: 'h', filter: 'a/+', members: ['h1'], offline: [] }
   ])
 })
 
@@ -150,7 +152,7 @@ test('No Local = 1 on a shared subscription is a Protocol Error: DISCONNECT 0x82
   const [packet] = await disconnect
   t.is(packet.reasonCode, 0x82)
   await until(() => !client.connected, 'the connection to close')
-  t.deepEqual(await groupsOf(broker), [])
+  t.deepEqual(groupsOf(broker), [])
   // No Local stays allowed on a plain subscription
   const other = await v5(t, broker.url, 'nl-plain')
   t.deepEqual(await subackCodes(other, { 'a/+': { qos: 1, nl: true } as never }), [1])
@@ -185,7 +187,7 @@ test('UNSUBSCRIBE takes out only that member; the last member takes the group wi
   // UNSUBACK reason codes: 0x00 Success, then 0x11 No subscription existed [MQTT-3.11.3]
   const left = await a!.client.unsubscribeAsync('$share/g/u/#') as { granted?: number[] } | undefined
   t.deepEqual(left?.granted, [0])
-  t.deepEqual((await groupsOf(broker)).map((g) => g.members), [['b']])
+  t.deepEqual(groupsOf(broker).map((g) => g.members), [['b']])
   const pub = await v5(t, broker.url, 'pub')
   await publishAll(pub, (i) => `u/${i}`, 4)
   await until(() => b!.got.length === 4, 'all four at b')
@@ -194,7 +196,7 @@ test('UNSUBSCRIBE takes out only that member; the last member takes the group wi
   const again = await a!.client.unsubscribeAsync('$share/g/u/#') as { granted?: number[] } | undefined
   t.deepEqual(again?.granted, [0x11])
   await b!.client.unsubscribeAsync('$share/g/u/#')
-  t.deepEqual(await groupsOf(broker), [])
+  t.deepEqual(groupsOf(broker), [])
   await pub.publishAsync('u/x', 'nobody', { qos: 1 })
   await settle()
   t.is(b!.got.length, 4)
@@ -204,7 +206,7 @@ test('a member that disconnects stops receiving; the rest of the group gets ever
   const broker = await testBroker(t)
   const [a, b, c] = await members(t, broker.url, '$share/g/d/#', ['a', 'b', 'c'])
   await b!.client.endAsync()
-  await until(async () => (await groupsOf(broker))[0]?.members.length === 2, 'b to leave the group')
+  await until(() => groupsOf(broker)[0]?.members.length === 2, 'b to leave the group')
   const pub = await v5(t, broker.url, 'pub')
   await publishAll(pub, (i) => `d/${i}`, 4)
   await until(() => a!.got.length + c!.got.length === 4, 'four messages')
@@ -212,7 +214,7 @@ test('a member that disconnects stops receiving; the rest of the group gets ever
   t.is(b!.got.length, 0)
 })
 
-test('a persistent-session member (clean start 0, session expiry): QoS 1 in turn; offline it is skipped; back, it rejoins without a backlog', async (t) => {
+test('a persistent-session member (clean start 0, session expiry) keeps its place offline: skipped while a member is connected; with none connected, QoS 1/2 goes into its session', async (t) => {
   const broker = await testBroker(t)
   const session = { clean: false, properties: { sessionExpiryInterval: 300 } }
   const durable = await v5(t, broker.url, 'durable', session)
@@ -226,18 +228,61 @@ test('a persistent-session member (clean start 0, session expiry): QoS 1 in turn
   t.true(durable.connected, 'the QoS 1 deliveries went through its session queue without error')
 
   await durable.endAsync()
-  await until(async () => (await groupsOf(broker))[0]?.members.join() === 'other', 'durable to go offline')
+  await until(() => groupsOf(broker)[0]?.offline.join() === 'durable', 'durable to go offline')
+  t.deepEqual(groupsOf(broker), [{ group: 'g', filter: 'p/#', members: ['other'], offline: ['durable'] }])
   for (let i = 4; i < 8; i++) await pub.publishAsync(`p/${i}`, `m${i}`, { qos: 1 })
-  await until(() => other!.got.length === 6, 'the online member gets everything while durable is away')
+  await until(() => other!.got.length === 6, 'the connected member gets everything while durable is away')
+
+  // the last connected member leaves (clean session: gone); QoS 1/2 now go into durable's session
+  await other!.client.endAsync()
+  await until(() => groupsOf(broker)[0]?.members.length === 0, 'other to leave')
+  await pub.publishAsync('p/8', 'm8', { qos: 1 })
+  await pub.publishAsync('p/9', 'm9', { qos: 0 })
+  await pub.publishAsync('p/10', 'm10', { qos: 2 })
 
   const { client: back, connack } = connectBeforeConnack(t, broker.url, { protocolVersion: 5, clientId: 'durable', ...session })
   const backGot = collect(back)
   t.true((await connack).sessionPresent)
-  await until(async () => (await groupsOf(broker))[0]?.members.join() === 'other,durable', 'durable to rejoin from its session')
+  await until(() => backGot.length === 2, 'the two queued messages')
+  await pub.publishAsync('p/11', 'm11', { qos: 1 })
+  await until(() => backGot.length === 3, 'a live one after them')
+  t.deepEqual(backGot.map((x) => [x.payload, x.qos]), [['m8', 1], ['m10', 1], ['m11', 1]], 'QoS 0 is not queued; QoS 2 at the member\'s QoS 1')
+  t.deepEqual(groupsOf(broker), [{ group: 'g', filter: 'p/#', members: ['durable'], offline: [] }])
   t.deepEqual(broker.broker.subscriptions('durable').map((s) => [s.topic, s.qos]), [['$share/g/p/#', 1]])
-  await publishAll(pub, (i) => `p/${10 + i}`, 2)
-  await until(() => other!.got.length === 7 && backGot.length === 1, 'one each after the rejoin')
-  t.deepEqual(backGot.map((x) => x.payload), ['m1'], 'no backlog: the messages of its absence went to the online member')
+})
+
+test('an offline member keeps its place in the turn order when it comes back', async (t) => {
+  const broker = await testBroker(t)
+  const session = { clean: false, properties: { sessionExpiryInterval: 300 } }
+  const first = await v5(t, broker.url, 'first', session)
+  t.deepEqual(await subackCodes(first, { '$share/g/o/#': { qos: 1 } }), [1])
+  await members(t, broker.url, '$share/g/o/#', ['second', 'third'])
+  await first.endAsync()
+  await until(() => groupsOf(broker)[0]?.offline.join() === 'first', 'first to go offline')
+  const { connack } = connectBeforeConnack(t, broker.url, { protocolVersion: 5, clientId: 'first', ...session })
+  t.true((await connack).sessionPresent)
+  await until(() => groupsOf(broker)[0]?.offline.length === 0, 'first to be back')
+  t.deepEqual(groupsOf(broker)[0]?.members, ['first', 'second', 'third'])
+})
+
+test('an offline member goes with its session: expiry (MQTT 5), a clean reconnect (3.1.1), Session Expiry 0 at once', async (t) => {
+  const broker = await testBroker(t)
+  const short = await v5(t, broker.url, 'short', { clean: false, properties: { sessionExpiryInterval: 1 } })
+  const none = await v5(t, broker.url, 'none', { clean: false, properties: { sessionExpiryInterval: 0 } })
+  const old = await connectClient(t, broker.url, { clientId: 'old', clean: false })
+  const [stay] = await members(t, broker.url, '$share/g/x/#', ['stay'])
+  for (const client of [short, none, old]) t.deepEqual(await subackCodes(client, { '$share/g/x/#': { qos: 1 } }), [1])
+  t.truthy(stay)
+  await none.endAsync()
+  await old.endAsync()
+  await short.endAsync()
+  await until(() => groupsOf(broker)[0]?.members.join() === 'stay', 'three to go offline')
+  t.deepEqual(groupsOf(broker)[0]?.offline.sort(), ['old', 'short'], 'Session Expiry Interval 0: the session ended with the connection')
+  // 3.1.1 sessions never expire; a clean CONNECT with the same id ends it
+  await connectClient(t, broker.url, { clientId: 'old', clean: true })
+  // MQTT 5: the one-second session expires
+  await until(() => groupsOf(broker)[0]?.offline.length === 0, 'both offline members to go')
+  t.deepEqual(groupsOf(broker), [{ group: 'g', filter: 'x/#', members: ['stay'], offline: [] }])
 })
 
 test('with the durable store, a persistent session\'s shared subscription survives a broker restart and is restored', async (t) => {
@@ -256,8 +301,8 @@ test('with the durable store, a persistent session\'s shared subscription surviv
   const { client, connack } = connectBeforeConnack(t, second.url, session)
   const got = collect(client)
   t.true((await connack).sessionPresent)
-  await until(async () => (await groupsOf(second)).length === 1, 'the restored group')
-  t.deepEqual(await groupsOf(second), [{ group: 'g', filter: 's/#', members: ['keeper'] }])
+  await until(() => groupsOf(second).length === 1, 'the restored group')
+  t.deepEqual(groupsOf(second), [{ group: 'g', filter: 's/#', members: ['keeper'], offline: [] }])
   const pub = await v5(t, second.url, 'pub')
   await publishAll(pub, (i) => `s/${i}`, 2)
   await until(() => got.length === 2, 'both messages')
@@ -281,7 +326,7 @@ test('$queue/t is the group-less form (EMQX): $share/$queue/t', async (t) => {
   const broker = await testBroker(t)
   const [a] = await members(t, broker.url, '$queue/w/#', ['a'])
   const [b] = await members(t, broker.url, '$share/$queue/w/#', ['b'])
-  t.deepEqual(await groupsOf(broker), [{ group: '$queue', filter: 'w/#', members: ['a', 'b'] }])
+  t.deepEqual(groupsOf(broker), [{ group: '$queue', filter: 'w/#', members: ['a', 'b'], offline: [] }])
   const pub = await v5(t, broker.url, 'pub')
   await publishAll(pub, (i) => `w/${i}`, 2)
   await until(() => a!.got.length === 1 && b!.got.length === 1, 'one each')
@@ -319,7 +364,7 @@ test('an ACL plugin is asked about the full filter and can refuse it: SUBACK 0x8
   const broker = await testBroker(t, { plugins: [acl] })
   const client = await v5(t, broker.url, 'c')
   t.deepEqual(await subackCodes(client, { '$share/workers/jobs/#': { qos: 1 }, '$share/other/jobs/#': { qos: 1 } }), [1, 0x87])
-  t.deepEqual(await groupsOf(broker), [{ group: 'workers', filter: 'jobs/#', members: ['c'] }])
+  t.deepEqual(groupsOf(broker), [{ group: 'workers', filter: 'jobs/#', members: ['c'], offline: [] }])
 })
 
 test('the HTTP API lists a shared subscription under its full filter', async (t) => {
