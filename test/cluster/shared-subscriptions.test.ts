@@ -5,8 +5,11 @@
 import test from 'ava'
 import type { MqttClient } from 'mqtt'
 import { testBroker } from '../helpers/broker.ts'
-import { connectClient, settle, subackCodes } from '../helpers/mqtt.ts'
+import { connectBeforeConnack, connectClient, settle, subackCodes } from '../helpers/mqtt.ts'
 import { HAS_REDIS, MISSING, startRedis, until } from './redis.ts'
+
+// the broker's shared groups, from aedes' lib/shared.js (tapmq's patch 004)
+const sharedModule = '../../node_modules/aedes/lib/shared.js'
 
 function collect (client: MqttClient): string[] {
   const got: string[] = []
@@ -48,5 +51,29 @@ if (!HAS_REDIS) {
     t.is(members[1]!.got.length, 2)
     t.deepEqual([...members[0]!.got, ...members[1]!.got].sort(), ['m0', 'm1', 'm2', 'm3'])
     t.deepEqual(members[2]!.got, ['m0', 'm1', 'm2', 'm3'])
+  })
+
+  test.serial('a persistent member that reconnects on another node leaves the group of the first node and joins there', async (t) => {
+    const redis = await startRedis(t)
+    const cluster = (name: string) => ({ 'cluster.enable': 'true', 'cluster.redis.url': redis.url, 'cluster.node_name': name, heartbeat_interval: '500ms' })
+    const a = await testBroker(t, { config: cluster('a') })
+    const b = await testBroker(t, { config: cluster('b') })
+    const groups = await import(sharedModule) as { sharedGroups (broker: unknown): Array<{ members: string[], offline: string[] }> }
+    const groupsOf = (node: typeof a) => groups.sharedGroups(node.tapmq.broker)
+    const session = { protocolVersion: 5 as const, clientId: 'mover', clean: false, properties: { sessionExpiryInterval: 300 } }
+    const first = await connectClient(t, a.url, session)
+    t.deepEqual(await subackCodes(first, { '$share/g/mv/#': { qos: 1 } }), [1])
+    await first.endAsync()
+    await until(() => groupsOf(a)[0]?.offline.join() === 'mover', 'an offline member on node a')
+    const { client, connack } = connectBeforeConnack(t, b.url, session)
+    const got = collect(client)
+    t.true((await connack).sessionPresent, 'the session (and its $share subscription) is in redis')
+    await until(() => groupsOf(b)[0]?.members.join() === 'mover', 'the member on node b')
+    await until(() => groupsOf(a).length === 0, 'node a to drop its offline member (and the group)')
+    const pub = await connectClient(t, a.url, { protocolVersion: 5, clientId: 'pub' })
+    await pub.publishAsync('mv/1', 'moved', { qos: 1 })
+    await until(() => got.includes('moved'), 'the message through node b')
+    await settle(200)
+    t.deepEqual(got, ['moved'], 'once: node a queued nothing for it')
   })
 }
