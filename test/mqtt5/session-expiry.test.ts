@@ -57,6 +57,21 @@ test('interval N: the session and its queued QoS 1 messages are kept while it ru
   t.deepEqual(await roundTrip(late), [], 'its queue went with it')
 })
 
+test('a session without subscriptions is still a session: present while it waits to expire, and on a takeover [MQTT-3.2.2-2]', async (t) => {
+  const broker = await testBroker(t)
+  const first = await connect5(t, broker.url, { clientId: 'bare', clean: false, properties: { sessionExpiryInterval: 60 } })
+  t.false(first.connack.sessionPresent, 'new')
+  const gone = clientGone(broker.tapmq.broker, 'bare')
+  await first.client.endAsync()
+  await gone
+  const back = await connect5(t, broker.url, { clientId: 'bare', clean: false, properties: { sessionExpiryInterval: 60 } })
+  t.true(back.connack.sessionPresent, 'resumed')
+  const takeover = await connect5(t, broker.url, { clientId: 'bare', clean: false, properties: { sessionExpiryInterval: 60 } })
+  t.true(takeover.connack.sessionPresent, 'taken over')
+  const fresh = await connect5(t, broker.url, { clientId: 'bare', clean: true, properties: { sessionExpiryInterval: 60 } })
+  t.false(fresh.connack.sessionPresent, 'Clean Start 1 [MQTT-3.2.2-1]')
+})
+
 test('0xFFFFFFFF never expires: it outlives a session with an interval that did [§3.1.2.11.2]', async (t) => {
   const broker = await testBroker(t)
   await leaveSession(t, broker, 'forever', NEVER)

@@ -4,7 +4,7 @@
 import type { Aedes } from 'aedes'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import mqttPacket, { type IConnackPacket, type IPublishPacket, type Packet } from 'mqtt-packet'
-import { once, type Teardown, WAIT_MS, within } from '../helpers/mqtt.ts'
+import { once, type Teardown, until, WAIT_MS, within } from '../helpers/mqtt.ts'
 
 export interface V5Client {
   readonly client: MqttClient
@@ -79,4 +79,13 @@ export function pending (broker: Aedes): { sessions: Map<string, unknown>, wills
 /** `packet` as MQTT 5 bytes, for RawClient.write (RawClient.send encodes 3.1.1) */
 export function send5 (packet: Packet): Buffer {
   return mqttPacket.generate(packet, { protocolVersion: 5 })
+}
+
+/**
+ * Resolves once aedes finished the CONNECT of `clientId` (CONNACK written, queue sent): an
+ * in-process client can see its CONNACK a turn before the broker's write callback ran.
+ */
+export async function ready (broker: Aedes, clientId: string): Promise<void> {
+  const clients = (broker as unknown as { clients: Record<string, { connected: boolean } | undefined> }).clients
+  await until(() => clients[clientId]?.connected === true, `${clientId} connected in the broker`)
 }

@@ -28,7 +28,7 @@ export function onClientDisconnect (ctx: BridgeContext) {
   return (client: Client) => {
     const state = ctx.clients.get(client)
     const reason: DisconnectReason = state.cause?.reason ??
-      (internals(client)._disconnected ? 'normal' : ctx.broker.closed ? 'shutdown' : 'peer_closed')
+      (internals(client)._disconnected || (client as { _disconnectReceived?: boolean })._disconnectReceived ? 'normal' : ctx.broker.closed ? 'shutdown' : 'peer_closed')
     const ts = Date.now()
     const { hooks } = ctx
     const username = state.info?.username
