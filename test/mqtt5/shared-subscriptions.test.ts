@@ -100,7 +100,7 @@ test('[MQTT-4.8.2] round robin: 6 messages to a group of 3 give 2 each, in join 
   ])
 })
 
-test('[MQTT-3.8.4-8] each member gets the lower of the message QoS and its own granted QoS; members of one group may hold different QoS', async (t) => {
+test('[MQTT-4.8.2-3] [MQTT-3.8.4-8] each member gets the lower of the message QoS and its own granted QoS; members of one group may hold different QoS', async (t) => {
   const broker = await testBroker(t)
   const [q0] = await members(t, broker.url, '$share/g/q/#', ['q0'], 0)
   const [q1] = await members(t, broker.url, '$share/g/q/#', ['q1'], 1)
@@ -283,6 +283,34 @@ test('an offline member goes with its session: expiry (MQTT 5), a clean reconnec
   // MQTT 5: the one-second session expires
   await until(() => groupsOf(broker)[0]?.offline.length === 0, 'both offline members to go')
   t.deepEqual(groupsOf(broker), [{ group: 'g', filter: 'x/#', members: ['stay'], offline: [] }])
+})
+
+test('[MQTT-4.8.2-4] a QoS 2 message sent to a member that drops before acknowledging is completed with that member when it reconnects, not given to another member', async (t) => {
+  const broker = await testBroker(t)
+  const connect = { clientId: 'r', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } }
+  const first = await RawClient.connect(t, broker.port, connect)
+  first.client.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/k/#', qos: 2, nl: false, rap: false, rh: 0 }] }, { protocolVersion: 5 }))
+  t.deepEqual((await first.client.next('suback') as { granted: number[] }).granted, [2])
+  const pub = await v5(t, broker.url, 'pub')
+  await pub.publishAsync('k/1', 'once', { qos: 2 })
+  const sent = await first.client.next('publish') as { topic: string, qos: number, messageId: number }
+  t.like(sent, { topic: 'k/1', qos: 2 })
+  // no PUBREC: the connection drops with the message in flight
+  first.client.socket.destroy()
+  await until(() => groupsOf(broker)[0]?.offline.join() === 'r', 'r to go offline')
+  const [other] = await members(t, broker.url, '$share/g/k/#', ['other'], 2)
+
+  const again = await RawClient.connect(t, broker.port, connect)
+  t.true((again.connack as { sessionPresent: boolean }).sessionPresent)
+  const resent = await again.client.next('publish') as { topic: string, payload: Buffer, qos: number, dup: boolean, messageId: number }
+  t.like(resent, { topic: 'k/1', qos: 2, messageId: sent.messageId })
+  t.is(resent.payload.toString(), 'once')
+  again.client.write(mqttPacket.generate({ cmd: 'pubrec', messageId: resent.messageId }, { protocolVersion: 5 }))
+  await again.client.next('pubrel')
+  again.client.write(mqttPacket.generate({ cmd: 'pubcomp', messageId: resent.messageId }, { protocolVersion: 5 }))
+  await pub.publishAsync('other/ping', 'x', { qos: 1 })
+  await settle()
+  t.deepEqual(other!.got, [], 'the other member never got it [MQTT-4.8.2-5]')
 })
 
 test('with the durable store, a persistent session\'s shared subscription survives a broker restart and is restored', async (t) => {
