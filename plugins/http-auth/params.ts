@@ -57,7 +57,12 @@ export const PLACEHOLDER_LETTERS = Object.keys(PERCENT)
 export const PLACEHOLDER_NAMES = Object.keys(NAMED)
 
 /** `%r`: `mqtt` over TCP and TLS, `ws` over WebSocket (plain or TLS). */
+/**
+ * `%r`: `mqtt5` for an MQTT 5 client (issue 11; EMQX says `mqtt` whatever the version), else
+ * `ws` over WebSocket and `mqtt` over TCP/TLS.
+ */
 function protocolOf (client: ClientInfo): string {
+  if (client.protoVer === 5) return 'mqtt5'
   const transport = client.peer.transport
   return transport === 'ws' || transport === 'wss' ? 'ws' : 'mqtt'
 }

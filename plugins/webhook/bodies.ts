@@ -6,7 +6,7 @@
 // with `action` first and `null` for a missing user name (notes §1.7).
 import type {
   AckedEvent, ConnackEvent, ConnectEvent, ConnectedEvent, DeliveredEvent, DisconnectEvent, DisconnectReason, DroppedEvent,
-  PublishEvent, SessionSubscriptionEvent, SessionTerminatedEvent, SubscribeEvent, UnsubscribeEvent
+  PublishEvent, SessionSubscriptionEvent, SessionTerminatedEvent, SubscribeEvent, UnsubscribeEvent, UserProperties
 } from '../../sdk/index.ts'
 import { encodePayload, type PayloadEncoding } from './encoding.mjs'
 
@@ -34,6 +34,24 @@ const json: (value: string | null) => string = JSON.stringify
 /** EMQX 4 writes null. */
 function emqxUsername (username: string | undefined): string | null {
   return username ?? null
+}
+
+/**
+ * MQTT 5 User Properties as a body field: `,"user_properties":{"name":"value",…}` (a name
+ * sent more than once has the array of its values), or '' when there are none, so that
+ * bodies of messages and clients without them (every MQTT 3.1.1 one) stay byte for byte
+ * as they were. EMQX 4.3's web hook sends no MQTT 5 properties at all; the name follows
+ * EMQX's `user_property` / mqtt.js' `userProperties`, in the body's snake case.
+ */
+export function userPropertiesField (userProperties: UserProperties | undefined): string {
+  if (userProperties === undefined || Object.keys(userProperties).length === 0) return ''
+  return ',"user_properties":' + JSON.stringify(userProperties)
+}
+
+/** `userPropertiesField` spliced in before the closing brace of a JSON object text. */
+function withUserProperties (body: string, userProperties: UserProperties | undefined): string {
+  const field = userPropertiesField(userProperties)
+  return field === '' ? body : body.slice(0, -1) + field + '}'
 }
 
 // ---- NanoMQ 0.8 events -------------------------------------------------------------------
@@ -69,7 +87,8 @@ export function messagePublish (event: PublishEvent, encoding: PayloadEncoding):
     ',"qos":' + event.qos +
     ',"action":"message_publish","from_username":' + json(nanomqUsername(event.fromUsername)) +
     ',"from_client_id":' + json(event.from) +
-    ',"payload":' + json(encodePayload(event.payload, encoding)) + '}'
+    ',"payload":' + json(encodePayload(event.payload, encoding)) +
+    userPropertiesField(event.properties?.userProperties) + '}'
 }
 
 // ---- EMQX 4 events (tapmq extensions to NanoMQ) -------------------------------------------
@@ -86,7 +105,7 @@ export function clientConnect (event: ConnectEvent): string {
 }
 
 export function clientConnected (event: ConnectedEvent): string {
-  return JSON.stringify({
+  return withUserProperties(JSON.stringify({
     action: 'client_connected',
     clientid: event.clientId,
     username: emqxUsername(event.username),
@@ -94,7 +113,7 @@ export function clientConnected (event: ConnectedEvent): string {
     keepalive: event.keepalive,
     proto_ver: event.protoVer,
     connected_at: event.connectedAt
-  })
+  }), event.userProperties)
 }
 
 export function clientSubscribe (event: SubscribeEvent): string {
@@ -103,7 +122,8 @@ export function clientSubscribe (event: SubscribeEvent): string {
     clientid: event.clientId,
     username: emqxUsername(event.username),
     topic: event.topic,
-    opts: { qos: event.qos }
+    // MQTT 5 subscription options as EMQX 4 writes them (0/1, rh 0..2); MQTT 3.1.1: qos only
+    opts: event.rh === undefined ? { qos: event.qos } : { qos: event.qos, nl: event.nl ? 1 : 0, rap: event.rap ? 1 : 0, rh: event.rh }
   })
 }
 
@@ -163,7 +183,7 @@ function deliveryBody (action: string, event: DeliveredEvent | AckedEvent, encod
     ',"qos":' + event.qos +
     ',"retain":' + (event.retain ?? false) +
     ',"payload":' + json(event.payload === undefined ? '' : encodePayload(event.payload, encoding)) +
-    ',"ts":' + event.ts + '}'
+    ',"ts":' + event.ts + userPropertiesField(event.properties?.userProperties) + '}'
 }
 
 /** Not an EMQX 4 webhook event; EMQX 5 has it, with a reason. */
@@ -175,5 +195,5 @@ export function messageDropped (event: DroppedEvent, encoding: PayloadEncoding):
     ',"retain":' + event.retain +
     ',"payload":' + json(encodePayload(event.payload, encoding)) +
     ',"ts":' + event.ts +
-    ',"reason":' + json(event.reason) + '}'
+    ',"reason":' + json(event.reason) + userPropertiesField(event.properties?.userProperties) + '}'
 }

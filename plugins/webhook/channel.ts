@@ -146,7 +146,8 @@ export class WebhookChannel {
 
   /** The hot path: a message.publish event, whose body the worker builds (or, rarely, this thread: see records.mjs). */
   enqueuePublish (event: PublishEvent, encoding: PayloadEncoding): void {
-    if (!this.#pending.publish(event.ts, event.topic, event.retain, event.qos, event.fromUsername, event.from, event.payload, encoding)) {
+    // a message with MQTT 5 user properties goes as its finished body: the record has no field for them
+    if (event.properties?.userProperties !== undefined || !this.#pending.publish(event.ts, event.topic, event.retain, event.qos, event.fromUsername, event.from, event.payload, encoding)) {
       this.#pending.json(messagePublish(event, encoding))
     }
     this.#queued()

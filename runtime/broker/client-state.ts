@@ -1,7 +1,7 @@
 // What the runtime remembers about each connection, keyed by the aedes client object.
 import type { Client } from 'aedes'
 import type { ConnectPacket } from 'aedes'
-import type { ClientInfo, DisconnectReason, Peer } from '../../sdk/events.ts'
+import type { ClientInfo, ConnectProperties, DisconnectReason, MessageProperties, Peer, UserProperties } from '../../sdk/events.ts'
 
 export interface ClientState {
   peer: Peer
@@ -43,13 +43,89 @@ export class ClientStates {
 }
 
 export function clientInfo (client: Client, packet: ConnectPacket, peer: Peer): ClientInfo {
-  return Object.freeze({
+  const properties = packet.protocolVersion === 5 ? connectProperties(packet.properties) : undefined
+  if (properties === undefined) {
+    return Object.freeze({
+      clientId: client.id ?? packet.clientId,
+      username: packet.username,
+      protoVer: packet.protocolVersion ?? 4,
+      protoName: packet.protocolId ?? 'MQTT',
+      keepalive: packet.keepalive ?? 0,
+      cleanSession: packet.clean ?? true,
+      peer
+    })
+  }
+  // MQTT 5 with properties: the same fields, plus the two optional ones (never `undefined`
+  // keys, so that payloads of clients without them compare equal to 3.1.1 ones)
+  const info: { -readonly [K in keyof ClientInfo]: ClientInfo[K] } = {
     clientId: client.id ?? packet.clientId,
     username: packet.username,
-    protoVer: packet.protocolVersion ?? 4,
+    protoVer: 5,
     protoName: packet.protocolId ?? 'MQTT',
     keepalive: packet.keepalive ?? 0,
     cleanSession: packet.clean ?? true,
-    peer
-  })
+    peer,
+    properties
+  }
+  if (properties.userProperties !== undefined) info.userProperties = properties.userProperties
+  return Object.freeze(info)
+}
+
+const CONNECT_PROPERTY_NAMES = [
+  'sessionExpiryInterval', 'receiveMaximum', 'maximumPacketSize', 'topicAliasMaximum',
+  'requestResponseInformation', 'requestProblemInformation', 'userProperties', 'authenticationMethod'
+] as const
+
+/**
+ * A frozen copy of the CONNECT properties plugins see (§3.1.2.11), or undefined when there
+ * are none. Authentication Data stays out: it is a credential.
+ */
+export function connectProperties (properties: ConnectPacket['properties']): ConnectProperties | undefined {
+  if (properties === undefined || properties === null) return undefined
+  const copy: Record<string, unknown> = {}
+  let any = false
+  for (const name of CONNECT_PROPERTY_NAMES) {
+    const value = properties[name]
+    if (value === undefined) continue
+    copy[name] = name === 'userProperties' ? frozenUserProperties(value as UserProperties) : value
+    any = true
+  }
+  return any ? Object.freeze(copy) as ConnectProperties : undefined
+}
+
+const MESSAGE_PROPERTY_NAMES = [
+  'payloadFormatIndicator', 'messageExpiryInterval', 'contentType', 'responseTopic',
+  'correlationData', 'userProperties', 'subscriptionIdentifier'
+] as const
+
+/** copies made for `message.delivered` / `message.acked`, one per aedes properties object (fan-out shares it) */
+const messagePropertyCopies = new WeakMap<object, MessageProperties | null>()
+
+/**
+ * The properties of a PUBLISH as plugins see them (§3.3.2.3): a frozen copy of the ones in
+ * MessageProperties (a Topic Alias is the connection's business, not the message's), or
+ * undefined when there are none. Called only when the packet has a properties object, so
+ * MQTT 3.1.1 messages allocate nothing. The copy is shared by every event of one object.
+ */
+export function messageProperties (properties: object): MessageProperties | undefined {
+  const known = messagePropertyCopies.get(properties)
+  if (known !== undefined) return known ?? undefined
+  const source = properties as Record<string, unknown>
+  const copy: Record<string, unknown> = {}
+  let any = false
+  for (const name of MESSAGE_PROPERTY_NAMES) {
+    const value = source[name]
+    if (value === undefined) continue
+    copy[name] = name === 'userProperties' ? frozenUserProperties(value as UserProperties) : Array.isArray(value) ? Object.freeze([...value]) : value
+    any = true
+  }
+  const result = any ? Object.freeze(copy) as MessageProperties : undefined
+  messagePropertyCopies.set(properties, result ?? null)
+  return result
+}
+
+function frozenUserProperties (userProperties: UserProperties): UserProperties {
+  const copy: Record<string, string | readonly string[]> = {}
+  for (const [name, value] of Object.entries(userProperties)) copy[name] = Array.isArray(value) ? Object.freeze([...value]) : value
+  return Object.freeze(copy)
 }

@@ -32,8 +32,14 @@ export function preConnect (ctx: BridgeContext) {
   }
 }
 
+/**
+ * A refused CONNECT. aedes turns the return code into the MQTT 5 reason code (4 → 0x86 bad
+ * user name or password, 5 → 0x87 not authorized, 3 → 0x88, 2 → 0x85) and, patched, sends
+ * `reasonString` as the CONNACK's Reason String (§3.2.2.3.9) unless the client set Request
+ * Problem Information to 0 (node_modules/aedes/lib/handlers/connect.js, `tapmq:`).
+ */
 function rejection (code: ConnackRejectCode, message: string): AuthenticateError {
-  return Object.assign(new Error(message), { returnCode: code }) as AuthenticateError
+  return Object.assign(new Error(message), { returnCode: code, reasonString: message }) as AuthenticateError
 }
 
 type AuthDone = (error: AuthenticateError | null, success: boolean | null) => void

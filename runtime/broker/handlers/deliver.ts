@@ -3,6 +3,7 @@ import type { AedesPublishPacket, Client } from 'aedes'
 import type { AckedEvent } from '../../../sdk/events.ts'
 import { connectedClients, internals, type OutgoingPublish, watchOutgoingPublishes } from '../aedes-internals.ts'
 import { isTapped } from '../../hooks.ts'
+import { messageProperties } from '../client-state.ts'
 import type { BridgeContext } from '../context.ts'
 
 export function authorizeForward (ctx: BridgeContext) {
@@ -36,7 +37,11 @@ export function watchDeliveries (ctx: BridgeContext, client: Client): void {
     const acked = packet.qos > 0 && packet.messageId !== undefined && isTapped(hooks.message.acked)
     if (!delivered && !acked) return
     const from = packet.clientId
-    const message = { topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, retain: packet.retain, from, fromUsername: publisherName(ctx, from) }
+    // MQTT 5 properties only when the message has some (one shared copy per message, client-state.ts)
+    const properties = packet.properties == null ? undefined : messageProperties(packet.properties)
+    const message = properties === undefined
+      ? { topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, retain: packet.retain, from, fromUsername: publisherName(ctx, from) }
+      : { topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, retain: packet.retain, properties, from, fromUsername: publisherName(ctx, from) }
     if (acked) {
       if (awaitingAck === undefined) {
         awaitingAck = new Map()

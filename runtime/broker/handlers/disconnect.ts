@@ -19,6 +19,8 @@ export function onKeepaliveTimeout (ctx: BridgeContext) {
 
 export function onClientError (ctx: BridgeContext) {
   return (client: Client, error: Error) => {
+    // the error aedes gets after tapmq sent an MQTT 5 publisher DISCONNECT 0x87 (publish.ts): no client error
+    if ((error as { tapmqDenial?: boolean }).tapmqDenial === true) return
     ctx.clients.markCause(client, reasonOfError(error.message), error.message)
     ctx.log.debug({ clientId: client.id, err: error.message }, 'client error')
   }

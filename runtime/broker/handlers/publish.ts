@@ -8,9 +8,24 @@ import { isValidTopicFilter } from '../../../sdk/topic.ts'
 import { isTapped } from '../../hooks.ts'
 import { runDecision, soleLiveTap } from '../../isolation.ts'
 import { RememberedDecisions } from '../remembered.ts'
+import { setAckReason } from '../aedes-internals.ts'
+import { messageProperties } from '../client-state.ts'
 import type { BridgeContext } from '../context.ts'
 
 type Done = (error?: Error | null) => void
+
+/** MQTT 5 reason codes of a PUBACK/PUBREC (§3.4.2.1) and DISCONNECT (§3.14.2.1). */
+const NO_MATCHING_SUBSCRIBERS = 0x10
+const NOT_AUTHORIZED = 0x87
+
+/**
+ * The error aedes gets for an MQTT 5 PUBLISH denied with `disconnect` (after tapmq sent the
+ * DISCONNECT 0x87): onClientError (disconnect.ts) does not take it for the cause, which
+ * is `not_authorized` already.
+ */
+export class PublishDenied extends Error {
+  readonly tapmqDenial = true
+}
 
 class PublishVerdict implements PublishControl {
   dropped: string | undefined
@@ -46,6 +61,11 @@ export function skipDroppedPackets (broker: Aedes): void {
     typeof client === 'function' ? skipping(packet, null, client) : skipping(packet, client, done)) as unknown as Aedes['publish']
 }
 
+/** aedes 2's server-side DISCONNECT (MQTT 5; closes the connection of an older client). */
+interface ServerDisconnect {
+  disconnect (options: { reasonCode: number, properties?: { reasonString?: string } }, done: () => void): void
+}
+
 function isPublishableTopic (topic: string): boolean {
   return isValidTopicFilter(topic) && !topic.includes('+') && !topic.includes('#') && !topic.startsWith('$SYS')
 }
@@ -53,41 +73,68 @@ function isPublishableTopic (topic: string): boolean {
 export function authorizePublish (ctx: BridgeContext) {
   const { hooks, counters } = ctx
 
-  const drop = (client: Client, packet: PublishPacket, reason: DropReason, detail: string | undefined, done: Done) => {
+  const drop = (client: Client, packet: PublishPacket, isWill: boolean, reason: DropReason, detail: string | undefined, done: Done) => {
     counters.messagesDropped++
-    dropped.add(packet)
     if (isTapped(hooks.message.dropped)) {
-      hooks.message.dropped.call(Object.freeze({
+      const properties = packet.properties == null ? undefined : messageProperties(packet.properties)
+      const event = {
         topic: packet.topic, payload: packet.payload as Buffer, qos: packet.qos, retain: packet.retain,
         from: client.id, fromUsername: ctx.clients.get(client).info?.username, reason, detail, ts: Date.now()
-      }))
+      }
+      hooks.message.dropped.call(Object.freeze(properties === undefined ? event : { ...event, properties }))
     }
+    // MQTT 5, QoS 1/2: the acknowledgement says what happened (MQTT 3.1.1 has no way to, a will no ack)
+    if (client.version === 5 && packet.qos > 0 && !isWill) {
+      // 0x87 Not authorized (§3.4.2.1): aedes answers with it and does not route the message;
+      // the connection stays. A plugin's drop is no error to the publisher (as EMQX, where a
+      // message a hook stopped gets 0x10 No matching subscribers). Either way the reason is
+      // the Reason String (aedes leaves it out for Request Problem Information 0, [MQTT-3.1.2-29]).
+      if (reason === 'not_authorized') setAckReason(packet, NOT_AUTHORIZED, detail ?? `publish to ${packet.topic} not authorized`)
+      else setAckReason(packet, NO_MATCHING_SUBSCRIBERS, detail)
+    }
+    dropped.add(packet)
     done(null)
   }
 
   const observe = (client: Client, packet: PublishPacket, isWill: boolean, done: Done) => {
     if (!isTapped(hooks.message.publish)) return done(null)
-    const message: PublishEvent = Object.freeze({
-      topic: packet.topic,
-      payload: packet.payload as Buffer,
-      qos: packet.qos as QoS,
-      retain: packet.retain,
-      from: client.id,
-      fromUsername: ctx.clients.get(client).info?.username,
-      ts: Date.now(),
-      isWill
-    })
+    // MQTT 5 properties only when the packet has some: an MQTT 3.1.1 message allocates nothing more
+    const properties = packet.properties == null ? undefined : messageProperties(packet.properties)
+    const message: PublishEvent = Object.freeze(properties === undefined
+      ? {
+          topic: packet.topic,
+          payload: packet.payload as Buffer,
+          qos: packet.qos as QoS,
+          retain: packet.retain,
+          from: client.id,
+          fromUsername: ctx.clients.get(client).info?.username,
+          ts: Date.now(),
+          isWill
+        }
+      : {
+          topic: packet.topic,
+          payload: packet.payload as Buffer,
+          qos: packet.qos as QoS,
+          retain: packet.retain,
+          properties,
+          from: client.id,
+          fromUsername: ctx.clients.get(client).info?.username,
+          ts: Date.now(),
+          isWill
+        })
     const verdict = new PublishVerdict(message)
     hooks.message.publish.call(message, verdict)
-    if (verdict.dropped !== undefined) return drop(client, packet, 'dropped_by_plugin', verdict.dropped, done)
+    if (verdict.dropped !== undefined) return drop(client, packet, isWill, 'dropped_by_plugin', verdict.dropped, done)
     const next = verdict.current
     if (next !== message) {
       if (!isPublishableTopic(next.topic)) {
-        return drop(client, packet, 'dropped_by_plugin', `rewritten to an invalid topic ${JSON.stringify(next.topic)}`, done)
+        return drop(client, packet, isWill, 'dropped_by_plugin', `rewritten to an invalid topic ${JSON.stringify(next.topic)}`, done)
       }
       packet.topic = next.topic
       packet.payload = next.payload
       packet.retain = next.retain
+      // replaced whole; a copy, since aedes may write to the packet's properties (§3.3.2.3)
+      if (next.properties !== message.properties) packet.properties = next.properties === undefined ? undefined : { ...next.properties } as PublishPacket['properties']
     }
     done(null)
   }
@@ -97,9 +144,16 @@ export function authorizePublish (ctx: BridgeContext) {
     if (decision?.result !== 'deny') return observe(client, packet, isWill, done)
     if (decision.disconnect) {
       ctx.clients.markCause(client, 'not_authorized', decision.reason)
+      if (client.version === 5 && !isWill) {
+        // MQTT 5: a DISCONNECT 0x87 says why (§3.14.2.1; a Reason String is allowed on DISCONNECT
+        // whatever Request Problem Information says, [MQTT-3.1.2-29]); the PUBLISH is not routed
+        const properties = decision.reason ? { reasonString: decision.reason } : undefined
+        const denied = new PublishDenied(decision.reason ?? `publish to ${packet.topic} not authorized`)
+        return (client as unknown as ServerDisconnect).disconnect({ reasonCode: NOT_AUTHORIZED, properties }, () => done(denied))
+      }
       return done(new Error(`publish to ${packet.topic} not authorized`))
     }
-    drop(client, packet, 'not_authorized', decision.reason, done)
+    drop(client, packet, isWill, 'not_authorized', decision.reason, done)
   }
 
   return (client: Client | null, packet: PublishPacket, done: Done) => {
@@ -128,6 +182,6 @@ export function authorizePublish (ctx: BridgeContext) {
     decision.then((answer) => {
       if (sole !== undefined) remembered.remember(client, packet.qos, packet.topic, answer, sole)
       decided(client, packet, isWill, answer, done)
-    }, (err: Error) => drop(client, packet, 'not_authorized', err.message, done))
+    }, (err: Error) => drop(client, packet, isWill, 'not_authorized', err.message, done))
   }
 }

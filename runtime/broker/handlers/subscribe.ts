@@ -20,8 +20,8 @@ class SubscribeVerdict implements SubscribeControl {
     this.denied ??= reason
   }
 
-  rewrite (subscription: Partial<SubscriptionRequest>): void {
-    this.current = Object.freeze({ ...this.current, ...subscription })
+  rewrite (subscription: Partial<Pick<SubscriptionRequest, 'topic' | 'qos'>>): void {
+    this.current = Object.freeze({ ...this.current, topic: subscription.topic ?? this.current.topic, qos: subscription.qos ?? this.current.qos })
   }
 }
 
@@ -30,7 +30,10 @@ export function authorizeSubscribe (ctx: BridgeContext) {
     // aedes also asks while restoring a persistent session; those were authorized when made
     if (!client.connected) return done(null, subscription)
     const { hooks } = ctx
-    let granted: SubscriptionRequest = { topic: subscription.topic, qos: subscription.qos as QoS }
+    // MQTT 5 subscription options (§3.8.3.1) only for MQTT 5 clients: 3.1.1 payloads keep their keys
+    let granted: SubscriptionRequest = client.version === 5
+      ? { topic: subscription.topic, qos: subscription.qos as QoS, nl: subscription.nl === true, rap: subscription.rap === true, rh: (subscription.rh ?? 0) as 0 | 1 | 2 }
+      : { topic: subscription.topic, qos: subscription.qos as QoS }
     const state = ctx.clients.get(client)
     if (!admitted(ctx, client, subscription.topic)) return done(null, null)
 
@@ -39,14 +42,14 @@ export function authorizeSubscribe (ctx: BridgeContext) {
       hooks.client.subscribe.call(Object.freeze({ ...granted, clientId: client.id, username: state.info?.username, ts: Date.now() }), verdict)
       if (verdict.denied !== undefined) {
         ctx.log.debug({ clientId: client.id, topic: granted.topic, reason: verdict.denied }, 'subscription denied by plugin')
-        return done(null, null)
+        return refuse(client, subscription, verdict.denied, done)
       }
       granted = verdict.current
     }
 
     if (granted.topic !== subscription.topic && !isValidTopicFilter(granted.topic)) {
       ctx.log.warn({ clientId: client.id, topic: subscription.topic, rewritten: granted.topic }, 'subscription rewritten to an invalid filter; denied')
-      return done(null, null)
+      return refuse(client, subscription, `subscription rewritten to an invalid filter ${JSON.stringify(granted.topic)}`, done)
     }
     // in place: aedes reads this entry of the SUBSCRIBE packet again for the stored session,
     // the retained messages and its subscribe event (QoS there stays the one requested)
@@ -55,12 +58,23 @@ export function authorizeSubscribe (ctx: BridgeContext) {
     const decision = runDecision(hooks.authorize.subscribe, Object.freeze({
       access: 'subscribe', topic: granted.topic, qos: granted.qos, client: state.info, superuser: state.superuser
     } as const))
-    if (!isThenable(decision)) return decision?.result === 'deny' ? done(null, null) : grant()
+    if (!isThenable(decision)) return decision?.result === 'deny' ? refuse(client, subscription, decision.reason, done) : grant()
     decision.then((answer) => {
-      if (answer?.result === 'deny') return done(null, null)
+      if (answer?.result === 'deny') return refuse(client, subscription, answer.reason, done)
       grant()
-    }, () => done(null, null))
+    }, (err: Error) => refuse(client, subscription, err.message, done))
   }
+}
+
+/**
+ * Refuses one filter: SUBACK 0x80 (MQTT 5: 0x87 Not authorized). For an MQTT 5 client the
+ * reason becomes the SUBACK's Reason String (§3.9.2.1.2; aedes, patched, reads it from the
+ * subscription and leaves it out when the client set Request Problem Information to 0,
+ * [MQTT-3.1.2-29]). Not enumerable: aedes stores and publishes the SUBSCRIBE's entries.
+ */
+function refuse (client: Client, subscription: Subscription, reason: string | undefined, done: (error: Error | null, subscription?: Subscription | null) => void): void {
+  if (client.version === 5 && reason) Object.defineProperty(subscription, 'reasonString', { value: reason, configurable: true, writable: true, enumerable: false })
+  done(null, null)
 }
 
 /** max_subscriptions: filters held, plus those granted earlier in the same SUBSCRIBE packet. */
