@@ -8,6 +8,7 @@ import { loadConfig } from '../../runtime/config/load.ts'
 import { SqliteStore } from '../../runtime/persistence/sqlite-store.ts'
 import { testBroker } from '../helpers/broker.ts'
 import { RawClient, tmpDir, until } from '../helpers/mqtt.ts'
+import { startTapmq, workspace } from '../helpers/cli.ts'
 import { clientGone, connect5, pending, roundTrip, send5, sessionExpired } from './session-helpers.ts'
 
 const NEVER = 0xFFFFFFFF
@@ -256,4 +257,36 @@ test('embedded store: a version 1 file gets the sessions table (store version 2)
   const check = new Database(file, { readonly: true, fileMustExist: true })
   t.teardown(() => check.close())
   t.is(check.pragma('user_version', { simple: true }), 2)
+})
+
+test('embedded store, after a crash (SIGKILL): a session whose client was connected gets its interval from the restart, and its delayed will is re-armed', async (t) => {
+  const ws = await workspace('persistence = embedded')
+  t.teardown(() => ws.remove())
+  const url = `mqtt://127.0.0.1:${ws.port}`
+  const first = await startTapmq(t, ws, 20_000)
+  const heir = await connect5(t, url, { clientId: 'heir', clean: false, properties: { sessionExpiryInterval: 3600 } })
+  await heir.client.subscribeAsync('wills/#', { qos: 1 })
+  await heir.client.endAsync()
+  const victim = await connect5(t, url, {
+    clientId: 'victim',
+    clean: false,
+    properties: { sessionExpiryInterval: 2 },
+    will: { topic: 'wills/victim', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { willDelayInterval: 1 } }
+  })
+  await victim.client.subscribeAsync('s/victim', { qos: 1 })
+  first.child.kill('SIGKILL')
+  await first.exited(20_000)
+  victim.client.end(true)
+
+  const second = await startTapmq(t, ws, 20_000)
+  const restarted = Date.now()
+  const restored = second.output().split('\n').find((line) => line.includes('MQTT 5 sessions restored'))
+  t.like(JSON.parse(restored ?? '{}'), { kept: 2, willsArmed: 1, willsPublished: 0 })
+  t.false(second.output().includes('published the wills of clients'), 'not published at once as an orphan')
+  const back = await connect5(t, url, { clientId: 'heir', clean: false, properties: { sessionExpiryInterval: 3600 } })
+  await until(() => back.messages.some((m) => m.topic === 'wills/victim'), 'the will, after its delay', 10_000)
+  // the victim's session: its 2 s count from the restart
+  await until(() => Date.now() > restarted + 2500, 'its interval to pass', 10_000)
+  const victimBack = await connect5(t, url, { clientId: 'victim', clean: false, properties: { sessionExpiryInterval: 2 } })
+  t.false(victimBack.connack.sessionPresent)
 })
