@@ -121,7 +121,7 @@ test('malformed shared filters get SUBACK 0x8F Topic Filter invalid [MQTT-4.8.2-
   const broker = await testBroker(t)
   const { client: raw, connack } = await RawClient.connect(t, broker.port, { clientId: 'raw5', protocolVersion: 5 })
   t.is((connack as { reasonCode?: number }).reasonCode, 0)
-  const bad = ['$share/g', '$share//a', '$share/g+/a', '$share/g#/a', '$share/+/a', '$share/#/a', '$share/g/', '$share', '$share/g/a/#/b', '$queue/']
+  const bad = ['$share/g', '$share//a', '$share/g+/a', '$share/g#/a', '$share/+/a', '$share/#/a', '$share/g/', '$share', '$share/g/a/#/b', '$queue/', '$share/g/$share/h/a', '$queue/$share/h/a']
   raw.write(mqttPacket.generate({
     cmd: 'subscribe',
     messageId: 7,
@@ -286,7 +286,7 @@ test('an offline member goes with its session: expiry (MQTT 5), a clean reconnec
 
 test('[MQTT-4.8.2-4] a QoS 2 message sent to a member that drops before acknowledging is completed with that member when it reconnects, not given to another member', async (t) => {
   const broker = await testBroker(t)
-  const connect = { clientId: 'r', protocolVersion: 5, clean: false, properties: { sessionExpiryInterval: 300 } }
+  const connect = { clientId: 'r', protocolVersion: 5 as const, clean: false, properties: { sessionExpiryInterval: 300 } }
   const first = await RawClient.connect(t, broker.port, connect)
   first.client.write(mqttPacket.generate({ cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: '$share/g/k/#', qos: 2, nl: false, rap: false, rh: 0 }] }, { protocolVersion: 5 }))
   t.deepEqual((await first.client.next('suback') as { granted: number[] }).granted, [2])
