@@ -6,7 +6,7 @@ import type { IClientOptions, MqttClient } from 'mqtt'
 import mqttPacket, { type IConnectPacket, type Packet } from 'mqtt-packet'
 import { RawClient, connectClient, once, WAIT_MS } from '../helpers/mqtt.ts'
 
-export type AnyPacket = { cmd: string, reasonCode?: number, properties?: Record<string, any>, topic?: string, messageId?: number, retain?: boolean, payload?: Buffer, dup?: boolean, granted?: number[], qos?: number }
+export type AnyPacket = { cmd: string, reasonCode?: number, properties?: Record<string, any>, topic?: string, messageId?: number, retain?: boolean, payload?: Buffer, length?: number, dup?: boolean, sessionPresent?: boolean, granted?: number[], qos?: number }
 
 /** An mqtt.js MQTT 5 client whose received packets are in `received` (mqtt.js' own parse). */
 export async function v5 (t: ExecutionContext, url: string, clientId: string, options: IClientOptions = {}): Promise<MqttClient & { received: AnyPacket[] }> {
