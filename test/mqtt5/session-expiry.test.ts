@@ -40,7 +40,7 @@ test('interval 0 (the default): the session ends with the connection: no session
 
 test('interval N: the session and its queued QoS 1 messages are kept while it runs, then gone [MQTT-3.1.2-23] [MQTT-3.2.2-2]', async (t) => {
   const broker = await testBroker(t)
-  await leaveSession(t, broker, 'short', 2)
+  await leaveSession(t, broker, 'short', 5)
   await publish(t, broker.url, 's/short', 'kept')
   const back = await connect5(t, broker.url, { clientId: 'short', clean: false, properties: { sessionExpiryInterval: 1 } })
   t.true(back.connack.sessionPresent, 'resumed within the interval')
@@ -203,9 +203,9 @@ test('embedded store: a session still in its interval is kept across a restart a
   const config = { persistence: 'embedded', data_dir: dir }
   const first = await testBroker(t, { config })
   await leaveSession(t, first, 'keeper', 3600)
-  await leaveSession(t, first, 'brief', 2)
+  await leaveSession(t, first, 'brief', 3)
   // connected at the shutdown: its interval starts when the broker closes the connection
-  const online = await connect5(t, first.url, { clientId: 'online', clean: false, properties: { sessionExpiryInterval: 2 } })
+  const online = await connect5(t, first.url, { clientId: 'online', clean: false, properties: { sessionExpiryInterval: 3 } })
   await online.client.subscribeAsync('s/online', { qos: 1 })
   await publish(t, first.url, 's/keeper', 'for keeper')
   await publish(t, first.url, 's/brief', 'for brief')

@@ -30,7 +30,7 @@ const willsOf = (watch: Awaited<ReturnType<typeof watcher>>, clientId: string) =
 test('the will goes out after its delay, not at the disconnect [§3.1.3.2.2]', async (t) => {
   const broker = await testBroker(t)
   const watch = await watcher(t, broker)
-  const client = await dying(t, broker, 'delayed', 60, 1)
+  const client = await dying(t, broker, 'delayed', 60, 2)
   const gone = clientGone(broker.tapmq.broker, 'delayed')
   client.client.stream.destroy()
   await gone
@@ -106,7 +106,7 @@ test('MQTT 3.1.1: the will still goes out at once on an unclean close (no delay 
 test('embedded store: a delayed will pending at shutdown is re-armed at start and goes out after the rest of its delay', async (t) => {
   const config = { persistence: 'embedded', data_dir: await tmpDir(t) }
   const first = await testBroker(t, { config })
-  const a = await dying(t, first, 'pending-a', 3600, 2)
+  const a = await dying(t, first, 'pending-a', 3600, 3)
   const b = await dying(t, first, 'pending-b', 3600, 3600)
   let gone = clientGone(first.tapmq.broker, 'pending-a')
   a.client.stream.destroy()
