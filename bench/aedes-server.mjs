@@ -1,7 +1,10 @@
-// Bare aedes 1.2 with default options: the baseline tapmq is measured against.
-// node bench/aedes-server.mjs <port>
+// Bare aedes with default options: the baseline tapmq is measured against.
+// node bench/aedes-server.mjs <port> [aedes module path]
+// Without a module path it runs the aedes tapmq installed; bench/aedes-versions.ts passes
+// another (e.g. aedes 1.2.0 installed elsewhere) to compare aedes releases.
 import { createServer } from 'node:net'
-import { Aedes } from 'aedes'
+
+const { Aedes } = await import(process.argv[3] ?? 'aedes')
 
 const broker = new Aedes()
 await broker.listen()
