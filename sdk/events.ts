@@ -275,6 +275,12 @@ export interface SessionSubscriptionEvent {
   readonly topic: string
   /** granted QoS (absent for unsubscribes) */
   readonly qos?: QoS
+  /** MQTT 5 only, on `session.subscribed`: No Local (§3.8.3.1) [MQTT-3.8.3-3] */
+  readonly nl?: boolean
+  /** MQTT 5 only, on `session.subscribed`: Retain As Published (§3.8.3.1) */
+  readonly rap?: boolean
+  /** MQTT 5 only, on `session.subscribed`: Retain Handling 0/1/2 (§3.8.3.1) */
+  readonly rh?: 0 | 1 | 2
   readonly ts: number
 }
 

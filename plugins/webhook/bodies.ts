@@ -122,9 +122,13 @@ export function clientSubscribe (event: SubscribeEvent): string {
     clientid: event.clientId,
     username: emqxUsername(event.username),
     topic: event.topic,
-    // MQTT 5 subscription options as EMQX 4 writes them (0/1, rh 0..2); MQTT 3.1.1: qos only
-    opts: event.rh === undefined ? { qos: event.qos } : { qos: event.qos, nl: event.nl ? 1 : 0, rap: event.rap ? 1 : 0, rh: event.rh }
+    opts: subscriptionOptions(event.qos, event)
   })
+}
+
+/** `opts`: MQTT 5 subscription options as EMQX 4 writes them (0/1, rh 0..2); MQTT 3.1.1: qos only. */
+function subscriptionOptions (qos: number, options: { readonly nl?: boolean, readonly rap?: boolean, readonly rh?: 0 | 1 | 2 }) {
+  return options.rh === undefined ? { qos } : { qos, nl: options.nl ? 1 : 0, rap: options.rap ? 1 : 0, rh: options.rh }
 }
 
 export function clientUnsubscribe (event: UnsubscribeEvent): string {
@@ -143,7 +147,7 @@ export function sessionSubscribed (event: SessionSubscriptionEvent): string {
     clientid: event.clientId,
     username: emqxUsername(event.username),
     topic: event.topic,
-    opts: { qos: event.qos ?? 0 }
+    opts: subscriptionOptions(event.qos ?? 0, event)
   })
 }
 

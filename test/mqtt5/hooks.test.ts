@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type {
   AckedEvent, ConnackEvent, ConnectEvent, ConnectedEvent, DeliveredEvent, DroppedEvent, PublishEvent, SubscribeEvent,
-  AuthRequest
+  AuthRequest, SessionSubscriptionEvent
 } from '../../sdk/index.ts'
 import { tapDecision } from '../../sdk/index.ts'
 import { tapping, testBroker } from '../helpers/broker.ts'
@@ -115,7 +115,7 @@ test('an MQTT 5 CONNECT without properties: no properties key; an MQTT 3.1.1 cli
   t.false('userProperties' in bare)
   t.is(rec.of<ConnackEvent>('client.connack').list.find((e) => e.clientId === 'bare5')!.reasonCode, 0, 'the reason code is there for any MQTT 5 CONNACK')
 
-  for (const hook of ['client.connect', 'auth', 'client.connack', 'client.connected', 'client.subscribe', 'message.publish', 'message.delivered', 'message.acked']) {
+  for (const hook of ['client.connect', 'auth', 'client.connack', 'client.connected', 'client.subscribe', 'session.subscribed', 'message.publish', 'message.delivered', 'message.acked']) {
     const event = rec.of<{ clientId?: string, from?: string, protoVer?: number }>(hook).list.find((e) => e.clientId === 'old' || e.from === 'old')
     t.truthy(event, hook)
     noMqtt5Keys(t, event!, hook)
@@ -214,7 +214,7 @@ test('PublishControl.rewrite with properties undefined removes them all', async 
   t.is(packet.properties?.userProperties, undefined)
 })
 
-test('§3.8.3.1: client.subscribe shows No Local, Retain As Published and Retain Handling of an MQTT 5 SUBSCRIBE', async (t) => {
+test('§3.8.3.1: client.subscribe and session.subscribed show No Local, Retain As Published and Retain Handling of an MQTT 5 SUBSCRIBE', async (t) => {
   const rec = recordingPlugin()
   const broker = await testBroker(t, { plugins: [rec.plugin] })
   const client = await v5(t, broker.url, { clientId: 'opts' })
@@ -223,6 +223,9 @@ test('§3.8.3.1: client.subscribe shows No Local, Retain As Published and Retain
   const events = rec.of<SubscribeEvent>('client.subscribe').list
   t.like(events.find((e) => e.topic === 'o/1'), { qos: 1, nl: true, rap: true, rh: 2 })
   t.like(events.find((e) => e.topic === 'o/2'), { qos: 0, nl: false, rap: false, rh: 0 })
+  const granted = rec.of<SessionSubscriptionEvent>('session.subscribed').list
+  t.like(granted.find((e) => e.topic === 'o/1'), { qos: 1, nl: true, rap: true, rh: 2 })
+  t.like(granted.find((e) => e.topic === 'o/2'), { qos: 0, nl: false, rap: false, rh: 0 })
 })
 
 // ---- denials ------------------------------------------------------------------------------
@@ -396,4 +399,22 @@ test('§3.4.2.1: a message.publish drop is PUBACK 0x10 No Matching Subscribers w
   const got = nextMessage(watcher)
   await pub.publishAsync('fine/1', 'y', { qos: 1 })
   t.is((await got)[0], 'fine/1', 'the dropped ones were not routed')
+})
+
+test('§3.1.3.2: a will message\'s properties reach message.publish (isWill) and its MQTT 5 subscribers', async (t) => {
+  const rec = recordingPlugin()
+  const broker = await testBroker(t, { plugins: [rec.plugin] })
+  const sub = await v5(t, broker.url, { clientId: 'sub' })
+  await sub.subscribeAsync('wills/#', { qos: 1 })
+  const dying = await v5(t, broker.url, {
+    clientId: 'dying',
+    will: { topic: 'wills/dying', payload: Buffer.from('gone'), qos: 1, retain: false, properties: { contentType: 'text/plain', userProperties: { cause: 'test' } } }
+  })
+  const got = once<[string, Buffer, { properties?: Record<string, any> }]>(sub, 'message')
+  dying.stream.destroy()
+  const [topic, , packet] = await got
+  t.is(topic, 'wills/dying')
+  t.deepEqual(packet.properties?.userProperties, { cause: 'test' })
+  const will = await rec.of<PublishEvent>('message.publish').find((m) => m.isWill)
+  t.like(will.properties, { contentType: 'text/plain', userProperties: { cause: 'test' } })
 })

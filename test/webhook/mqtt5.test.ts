@@ -11,7 +11,7 @@ import webhook from '../../plugins/webhook/index.ts'
 import { connectClient, nextMessage, WAIT_MS, within } from '../helpers/mqtt.ts'
 import { baseConf, optionsFrom, Receiver } from './receiver.ts'
 
-const EVENTS = ['client.connected', 'client.subscribe', 'message.publish', 'message.delivered', 'message.acked', 'message.dropped']
+const EVENTS = ['client.connected', 'client.subscribe', 'session.subscribed', 'message.publish', 'message.delivered', 'message.acked', 'message.dropped']
 const rules = EVENTS.map((event) => `web.hook.rule.${event}.1={"action": "on_${event.replace('.', '_')}"}`).join('\n')
 
 const dropper = definePlugin({
@@ -64,6 +64,8 @@ test('user properties of an MQTT 5 message and CONNECT reach the bodies (binary 
   t.false('user_properties' in pubConnected)
   const subscribe = await receiver.find((e) => e.action === 'client_subscribe')
   t.deepEqual(subscribe.opts, { qos: 1, nl: 1, rap: 1, rh: 1 })
+  const subscribed = await receiver.find((e) => e.action === 'session_subscribed')
+  t.deepEqual(subscribed.opts, { qos: 1, nl: 1, rap: 1, rh: 1 })
 
   // t/2 carried properties but no user properties: exactly the MQTT 3.1.1 bodies
   const plain = await receiver.body('"topic":"t/2"')
@@ -86,6 +88,7 @@ test('MQTT 3.1.1 bodies carry no MQTT 5 fields', async (t) => {
   await receiver.find((e) => e.action === 'message_acked')
   for (const event of receiver.events()) t.false('user_properties' in event, String(event.action))
   t.deepEqual((await receiver.find((e) => e.action === 'client_subscribe')).opts, { qos: 1 })
+  t.deepEqual((await receiver.find((e) => e.action === 'session_subscribed')).opts, { qos: 1 })
 })
 
 test('bodies.userPropertiesField: nothing for none or an empty set, JSON otherwise', (t) => {

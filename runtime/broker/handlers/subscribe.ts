@@ -100,7 +100,10 @@ export function onSubscribe (ctx: BridgeContext) {
     for (const sub of subscriptions) {
       // qos 128 marks a refused filter in aedes' event
       if (sub.qos > 2) continue
-      hook.call(Object.freeze({ clientId: client.id, username, topic: sub.topic, qos: sub.qos as QoS, ts }))
+      hook.call(Object.freeze(client.version === 5
+        // MQTT 5 subscription options (§3.8.3.1), as on client.subscribe
+        ? { clientId: client.id, username, topic: sub.topic, qos: sub.qos as QoS, nl: sub.nl === true, rap: sub.rap === true, rh: (sub.rh ?? 0) as 0 | 1 | 2, ts }
+        : { clientId: client.id, username, topic: sub.topic, qos: sub.qos as QoS, ts }))
     }
   }
 }
