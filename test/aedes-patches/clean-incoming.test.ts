@@ -19,7 +19,7 @@ import type { EventEmitter } from 'node:events'
 import type { MqttClient } from 'mqtt'
 import mqttPacket, { type IConnackPacket, type IConnectPacket, type IPublishPacket, type Packet } from 'mqtt-packet'
 import { testBroker } from '../helpers/broker.ts'
-import { connectClient, once, RawClient, tmpDir, until } from '../helpers/mqtt.ts'
+import { connectClient, once, RawClient, settle, tmpDir, until } from '../helpers/mqtt.ts'
 import type { TestBroker } from '../../sdk/testing.ts'
 
 const TOPIC = 'incoming'
@@ -227,6 +227,23 @@ test('embedded store, MQTT 5: an expired session\'s QoS 2 PUBLISH awaiting PUBRE
   await drop(before, first.raw)
   await expired
   await before.close()
+
+  const after = await start()
+  const watch = await watcher(t, after)
+  const second = await session(t, after, { protocolVersion: 5, clean: false, expiry: 60 })
+  await leaveAwaitingPubrel(t, second.raw, 5, 'second')
+  t.deepEqual(await routed(t, after, watch), ['second'])
+})
+
+test('embedded store, MQTT 5: a session that expires while the broker is stopped takes its QoS 2 PUBLISH awaiting PUBREL with it at the next start', async (t) => {
+  const start = await durable(t)
+  const before = await start()
+  const first = await session(t, before, { protocolVersion: 5, clean: false, expiry: 2 })
+  await leaveAwaitingPubrel(t, first.raw, 5, 'first')
+  await drop(before, first.raw)
+  await before.close()
+  // the session's deadline (2 s after the connection closed) passes while nothing runs
+  await settle(2500)
 
   const after = await start()
   const watch = await watcher(t, after)
