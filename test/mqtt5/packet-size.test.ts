@@ -95,3 +95,24 @@ test('outbound: a discarded QoS 1 message of a persistent session is not sent ag
   await settle(200)
   t.deepEqual(publishes(second.client).map((p) => p.payload?.length), [])
 })
+
+test('outbound with topic aliases: a QoS 1 message that fits only without its alias is discarded without keeping its Receive Maximum slot', async (t) => {
+  const broker = await testBroker(t, { config: { outbound_topic_alias: 'true' } })
+  const { client: sub } = await raw5(t, broker.port, { clientId: 'tight', properties: { maximumPacketSize: 200, receiveMaximum: 1, topicAliasMaximum: 5 } })
+  send5(sub, { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'sz/#', qos: 1 }] })
+  await next5(sub, 'suback')
+  // the largest payload that fits as published; the alias it would get as the first message on
+  // its topic adds 3 bytes
+  const size = (properties?: object) => (n: number) => mqttPacket.generate({ cmd: 'publish', topic: 'sz/edge', qos: 1, messageId: 1, payload: Buffer.alloc(n), properties } as never, { protocolVersion: 5 }).length
+  let n = 0
+  while (size()(n + 1) <= 200) n++
+  const payload = Buffer.alloc(n)
+  t.true(size()(n) <= 200)
+  t.true(size({ topicAlias: 1 })(n) > 200)
+  const pub = await v5(t, broker.url, 'pub')
+  await pub.publishAsync('sz/edge', payload, { qos: 1 })
+  await pub.publishAsync('sz/next', 'after', { qos: 1 })
+  const got = await next5(sub, 'publish')
+  t.is(String(got.payload), 'after')
+  t.is(got.topic, 'sz/next')
+})
