@@ -5,7 +5,7 @@ import type { Static, TSchema } from '@sinclair/typebox'
 import type { Logger } from 'pino'
 import type { Hooks } from '../runtime/hooks.ts'
 import type { Conf } from './conf.ts'
-import type { ClientInfo, Message, QoS } from './events.ts'
+import type { ClientInfo, Message, MessageProperties, QoS } from './events.ts'
 
 export type { Hooks } from '../runtime/hooks.ts'
 export type { DecisionTapOptions } from '../runtime/hooks.ts'
@@ -77,6 +77,8 @@ export interface PublishRequest {
   readonly payload: Buffer | string
   readonly qos?: QoS
   readonly retain?: boolean
+  /** MQTT 5 PUBLISH properties (§3.3.2.3), e.g. user properties; MQTT 5 subscribers get them */
+  readonly properties?: MessageProperties
 }
 
 /** Read access to the broker's state, and the few actions a plugin may take. */

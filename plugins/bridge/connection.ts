@@ -8,8 +8,8 @@
 // flapping upstream can neither lose nor double-count a message.
 import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
-import { compileTopicFilter, type Counter, type Gauge, type Message, mqttClientOptions, type PluginHost, type QoS } from '../../sdk/index.ts'
+import mqtt, { type IClientOptions, type IClientPublishOptions, type IPublishPacket, type MqttClient } from 'mqtt'
+import { compileTopicFilter, type Counter, type Gauge, type Message, mqttClientOptions, type PluginHost, type QoS, type UserProperties } from '../../sdk/index.ts'
 import type { Bridge } from './config.ts'
 import type { BridgeQueue } from './queue.ts'
 
@@ -129,7 +129,10 @@ export class BridgeConnection {
       }
       this.#qos0.push(message)
     } else {
-      const dropped = this.queue.push({ topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain })
+      const userProperties = message.properties?.userProperties
+      const dropped = this.queue.push(userProperties === undefined
+        ? { topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain }
+        : { topic: message.topic, payload: message.payload, qos: message.qos, retain: message.retain, userProperties })
       if (dropped > 0) this.metrics.droppedOverflow.inc(dropped)
       this.metrics.queued.set(this.queue.size)
     }
@@ -265,7 +268,7 @@ export class BridgeConnection {
     const generation = this.#generation
     for (const message of this.#qos0) {
       this.#noteEcho(message.topic, message.payload)
-      client.publish(message.topic, message.payload, { qos: 0, retain: message.retain })
+      client.publish(message.topic, message.payload, this.#publishOptions(0, message.retain, message.properties?.userProperties))
       this.metrics.forwarded.inc()
     }
     this.#qos0 = []
@@ -273,7 +276,7 @@ export class BridgeConnection {
       const message = this.queue.take()
       if (!message) break
       this.#noteEcho(message.topic, message.payload)
-      client.publish(message.topic, message.payload, { qos: message.qos, retain: message.retain }, (err) => {
+      client.publish(message.topic, message.payload, this.#publishOptions(message.qos, message.retain, message.userProperties), (err) => {
         // an older connection's callback: its messages were put back when it closed
         if (generation !== this.#generation) return
         if (err && typeof (err as { code?: unknown }).code !== 'number') return // the connection is closing
@@ -292,6 +295,13 @@ export class BridgeConnection {
     this.#sync()
   }
 
+  /** MQTT 5 bridges pass user properties on (§3.3.2.3.7); 3.1/3.1.1 cannot carry them. */
+  #publishOptions (qos: QoS, retain: boolean, userProperties: UserProperties | undefined): IClientPublishOptions {
+    return userProperties === undefined || this.config.protoVer !== 5
+      ? { qos, retain }
+      : { qos, retain, properties: { userProperties: userProperties as Record<string, string | string[]> } }
+  }
+
   /** An upstream message, published locally before the upstream gets its acknowledgement. */
   #fromUpstream (packet: IPublishPacket, done: (error?: Error) => void): void {
     const payload = typeof packet.payload === 'string' ? Buffer.from(packet.payload) : Buffer.from(packet.payload)
@@ -301,7 +311,10 @@ export class BridgeConnection {
       done()
       return
     }
-    this.host.broker.publish({ topic, payload, qos: packet.qos as QoS, retain: packet.retain }).then(() => {
+    const userProperties = packet.properties?.userProperties
+    this.host.broker.publish(userProperties === undefined
+      ? { topic, payload, qos: packet.qos as QoS, retain: packet.retain }
+      : { topic, payload, qos: packet.qos as QoS, retain: packet.retain, properties: { userProperties } }).then(() => {
       this.metrics.received.inc()
       done()
     }, (err: Error) => {

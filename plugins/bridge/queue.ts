@@ -5,7 +5,7 @@
 // local publisher gets its acknowledgement, so a restart resends what was not acknowledged.
 import { mkdirSync } from 'node:fs'
 import { dirname } from 'node:path'
-import type { QoS } from '../../sdk/index.ts'
+import type { QoS, UserProperties } from '../../sdk/index.ts'
 
 export interface QueuedMessage {
   readonly id: number
@@ -13,6 +13,8 @@ export interface QueuedMessage {
   readonly payload: Buffer
   readonly qos: Exclude<QoS, 0>
   readonly retain: boolean
+  /** MQTT 5 user properties of the local message, sent upstream by an MQTT 5 bridge */
+  readonly userProperties?: UserProperties
 }
 
 export interface QueueLimits {
@@ -63,16 +65,20 @@ export class BridgeQueue {
     db.pragma('journal_mode = WAL')
     db.pragma('synchronous = NORMAL')
     db.exec('CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, payload BLOB NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL)')
-    const insert = db.prepare('INSERT INTO messages (id, topic, payload, qos, retain) VALUES (?, ?, ?, ?, ?)')
+    // MQTT 5 user properties as JSON (NULL without); a file from before they were kept gets the column
+    const columns = db.prepare<[], { name: string }>('PRAGMA table_info(messages)').all()
+    if (!columns.some((column) => column.name === 'user_properties')) db.exec('ALTER TABLE messages ADD COLUMN user_properties TEXT')
+    const insert = db.prepare('INSERT INTO messages (id, topic, payload, qos, retain, user_properties) VALUES (?, ?, ?, ?, ?, ?)')
     const remove = db.prepare('DELETE FROM messages WHERE id = ?')
-    const all = db.prepare<[], { id: number, topic: string, payload: Buffer, qos: number, retain: number }>(
-      'SELECT id, topic, payload, qos, retain FROM messages ORDER BY id')
+    const all = db.prepare<[], { id: number, topic: string, payload: Buffer, qos: number, retain: number, user_properties: string | null }>(
+      'SELECT id, topic, payload, qos, retain, user_properties FROM messages ORDER BY id')
     const store: Store = {
-      insert: (m) => { insert.run(m.id, m.topic, m.payload, m.qos, m.retain ? 1 : 0) },
+      insert: (m) => { insert.run(m.id, m.topic, m.payload, m.qos, m.retain ? 1 : 0, m.userProperties === undefined ? null : JSON.stringify(m.userProperties)) },
       delete: (id) => { remove.run(id) },
-      all: () => all.all().map((row) => ({
-        id: row.id, topic: row.topic, payload: row.payload, qos: row.qos === 2 ? 2 : 1, retain: row.retain === 1
-      })),
+      all: () => all.all().map((row) => {
+        const message = { id: row.id, topic: row.topic, payload: row.payload, qos: row.qos === 2 ? 2 : 1, retain: row.retain === 1 } as const
+        return row.user_properties === null ? message : { ...message, userProperties: JSON.parse(row.user_properties) as UserProperties }
+      }),
       close: () => db.close()
     }
     return new BridgeQueue(limits, store, file)

@@ -1,6 +1,6 @@
 // The read side of the broker for plugins (BrokerView): clients, subscriptions, the
 // subscription trie and counters, built from aedes' state on demand.
-import type { Aedes, AedesPublishPacket } from 'aedes'
+import type { Aedes, AedesPublishPacket, PublishPacket } from 'aedes'
 import type { Message, QoS } from '../../sdk/events.ts'
 import type { BrokerNode, BrokerView, ClientSummary, PublishRequest, SubscriptionInfo, TopicTreeNode } from '../../sdk/plugin.ts'
 import { connectedClients, internals } from './aedes-internals.ts'
@@ -111,7 +111,9 @@ export function createBrokerView (ctx: BridgeContext, broker: Aedes, version: st
     publish: (message: PublishRequest) => new Promise<void>((resolve, reject) => {
       const payload = typeof message.payload === 'string' ? Buffer.from(message.payload) : message.payload
       broker.publish({
-        cmd: 'publish', topic: message.topic, payload, qos: message.qos ?? 0, retain: message.retain ?? false, dup: false
+        cmd: 'publish', topic: message.topic, payload, qos: message.qos ?? 0, retain: message.retain ?? false, dup: false,
+        // MQTT 5 properties (a copy: aedes may write to them), only when given
+        ...(message.properties === undefined ? {} : { properties: { ...message.properties } as PublishPacket['properties'] })
       }, (err?: Error | null) => (err ? reject(err) : resolve()))
     }),
     subscribe: (filter: string, handler: (message: Message) => void) => new Promise<() => Promise<void>>((resolve) => {
