@@ -94,7 +94,8 @@ for (const coalescing of ['true', 'false']) {
     for (const p of got) t.is(p.length, 2 + Buffer.byteLength(p.topic!) + (p.qos ? 2 : 0) + p.payload!.length, `${p.topic} carries no properties`)
     const v4Sub = await connectClient(t, broker.url, { clientId: 'v4-mqttjs' })
     await v4Sub.subscribeAsync('mix/#')
+    const message = nextMessage(v4Sub)
     await newPub.publishAsync('mix/again', 'again', { qos: 1, properties })
-    t.deepEqual((await nextMessage(v4Sub)).map(String), ['mix/again', 'again'])
+    t.deepEqual((await message).map(String), ['mix/again', 'again'])
   })
 }
