@@ -85,3 +85,11 @@ test('MQTT 3.1.1 clients still get the 4-byte CONNACK (no properties)', async (t
   const client = await connectClient(t, broker.url, { clientId: 'v4-mqttjs' })
   t.true(client.connected)
 })
+
+test('bad values are refused with the key named: receive_maximum 0 or above 65535, max_topic_alias above 65535', async (t) => {
+  const { startTestBroker } = await import('../../sdk/testing.ts')
+  for (const config of [{ receive_maximum: '0' }, { receive_maximum: '65536' }, { max_topic_alias: '70000' }, { outbound_topic_alias: 'maybe' }]) {
+    const err = await t.throwsAsync(startTestBroker({ config }))
+    t.true(err!.message.includes(Object.keys(config)[0]), err!.message)
+  }
+})
