@@ -88,7 +88,8 @@ test('MQTT 3.1.1 clients still get the 4-byte CONNACK (no properties)', async (t
 
 test('bad values are refused with the key named: receive_maximum 0 or above 65535, max_topic_alias above 65535', async (t) => {
   const { startTestBroker } = await import('../../sdk/testing.ts')
-  for (const config of [{ receive_maximum: '0' }, { receive_maximum: '65536' }, { max_topic_alias: '70000' }, { outbound_topic_alias: 'maybe' }]) {
+  const bad: Array<Record<string, string>> = [{ receive_maximum: '0' }, { receive_maximum: '65536' }, { max_topic_alias: '70000' }, { outbound_topic_alias: 'maybe' }]
+  for (const config of bad) {
     const err = await t.throwsAsync(startTestBroker({ config }))
     t.true(err!.message.includes(Object.keys(config)[0]), err!.message)
   }
