@@ -418,3 +418,12 @@ test('§3.1.3.2: a will message\'s properties reach message.publish (isWill) and
   const will = await rec.of<PublishEvent>('message.publish').find((m) => m.isWill)
   t.like(will.properties, { contentType: 'text/plain', userProperties: { cause: 'test' } })
 })
+
+test('[MQTT-3.2.2-19] no Reason String on a refused CONNACK it would make larger than the client\'s Maximum Packet Size', async (t) => {
+  const broker = await testBroker(t, { plugins: [denyAuth({ code: 5, reason: 'x'.repeat(100) })] })
+  const small = await refusedConnack(t, broker.url, { clientId: 'small', properties: { maximumPacketSize: 64 } })
+  t.is(small.reasonCode, 0x87)
+  t.is(small.properties?.reasonString, undefined)
+  const large = await refusedConnack(t, broker.url, { clientId: 'large', properties: { maximumPacketSize: 1024 } })
+  t.is(large.properties?.reasonString, 'x'.repeat(100))
+})
