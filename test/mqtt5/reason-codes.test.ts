@@ -138,3 +138,11 @@ test('denied PUBLISH: PUBACK/PUBREC 0x87 with the plugin\'s reason as Reason Str
   t.is(bare.reasonCode, 0x87)
   t.is(bare.properties?.reasonString, undefined)
 })
+
+test('0x10 No matching subscribers is off in a cluster, where other nodes\' subscribers are unknown here', async (t) => {
+  const { loadConfig } = await import('../../runtime/config/load.ts')
+  const read = (settings: Record<string, string>) => loadConfig({ env: {}, cli: Object.entries(settings).map(([key, value]) => ({ key, value, flag: 'test' })) }).broker.aedes.noMatchingSubscribersReasonCode
+  t.true(read({}))
+  t.false(read({ 'cluster.enable': 'true' }))
+  t.false(read({ persistence: 'redis' }))
+})
