@@ -70,6 +70,8 @@ export interface AedesDeliveryInternals {
    * outbound topic alias), or null when it exceeds the client's Maximum Packet Size
    */
   prepareOutboundPublish (packet: object): (object & { topic: string, properties?: object, _aliasOf?: object }) | null
+  /** MQTT 5 (aedes 2 beta, patched: lib/client.js): the Subscription Identifiers of every matching subscription on `packet` */
+  allSubscriptionIdentifiers (packet: object): void
 }
 
 export function deliveryInternals (client: Client): Client & AedesDeliveryInternals {

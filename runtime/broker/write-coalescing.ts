@@ -88,6 +88,8 @@ class ClientQueue {
     let forward: RoutedPacket | undefined
     if (!(packet.clientId === client.id && packet.nl) && dedupe(client, packet)) {
       forward = (this.coalescer.broker.authorizeForward(client, packet as never) as unknown as RoutedPacket | null | undefined) ?? undefined
+      // MQTT 5: every matching Subscription Identifier on the one copy (aedes' client.js)
+      if (forward !== undefined && (client as { _siFilters?: unknown })._siFilters !== undefined) deliveryInternals(client).allSubscriptionIdentifiers(forward)
     }
     const pending = this.pending ??= []
     pending.push(forward, cb)

@@ -123,3 +123,33 @@ test('Subscription Identifier: delivered on live and retained messages, each sub
   await until(() => toV4.includes('live'), 'the message at the MQTT 3.1.1 subscriber')
   t.pass()
 })
+
+for (const [qos, coalescing] of [[0, 'true'], [0, 'false'], [1, 'true']] as const) {
+  test(`overlapping subscriptions: the one copy carries every matching Subscription Identifier, whichever subscription delivered it (QoS ${qos}, write_coalescing = ${coalescing}) [MQTT-3.3.4-4]`, async (t) => {
+    const broker = await testBroker(t, { config: { write_coalescing: coalescing } })
+    const { client: sub } = await raw5(t, broker.port, { clientId: 'overlap' })
+    send5(sub, { cmd: 'subscribe', messageId: 1, properties: { subscriptionIdentifier: 11 }, subscriptions: [{ topic: 'ov/#', qos }] })
+    await next5(sub, 'suback')
+    send5(sub, { cmd: 'subscribe', messageId: 2, properties: { subscriptionIdentifier: 22 }, subscriptions: [{ topic: 'ov/+/x', qos }] })
+    await next5(sub, 'suback')
+    // and one without an identifier, which must not take the others' away [MQTT-3.3.4-3]
+    send5(sub, { cmd: 'subscribe', messageId: 3, subscriptions: [{ topic: 'ov/a/+', qos }] })
+    await next5(sub, 'suback')
+    const pub = await v5(t, broker.url, 'pub')
+    await pub.publishAsync('ov/a/x', 'all', { qos })
+    await pub.publishAsync('ov/b', 'one', { qos })
+    await pub.publishAsync('ov/a/y', 'one-of-two', { qos })
+    await until(() => publishes(sub).length >= 3, 'three messages')
+    const ids = Object.fromEntries(publishes(sub).map((p) => {
+      const si = p.properties?.subscriptionIdentifier
+      return [String(p.payload), Array.isArray(si) ? [...si].sort((a, b) => a - b) : si]
+    }))
+    t.deepEqual(ids, { all: [11, 22], one: 11, 'one-of-two': 11 })
+    // after UNSUBSCRIBE only the remaining one
+    send5(sub, { cmd: 'unsubscribe', messageId: 4, unsubscriptions: ['ov/#'] })
+    await next5(sub, 'unsuback')
+    await pub.publishAsync('ov/a/x', 'after', { qos })
+    await until(() => publishes(sub).length >= 4, 'the fourth message')
+    t.is(publishes(sub)[3].properties?.subscriptionIdentifier, 22)
+  })
+}
