@@ -143,11 +143,11 @@ export function tapmqTarget (name: string, description: string, options: TapmqTa
   }
 }
 
-/** aedes 1.2 with default options and nothing else: bench/aedes-server.mjs */
+/** the installed aedes (2.0.0-beta.1 + patches/) with default options and nothing else: bench/aedes-server.mjs */
 export function aedesTarget (name = 'aedes'): Target {
   return {
     name,
-    description: 'bare aedes 1.2, default options (bench/aedes-server.mjs)',
+    description: 'bare aedes 2.0.0-beta.1 + patches/, default options (bench/aedes-server.mjs)',
     unavailable: () => undefined,
     async start (start: StartOptions = {}) {
       const port = await freePort()

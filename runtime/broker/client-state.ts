@@ -125,7 +125,8 @@ export function messageProperties (properties: object): MessageProperties | unde
 }
 
 function frozenUserProperties (userProperties: UserProperties): UserProperties {
-  const copy: Record<string, string | readonly string[]> = {}
-  for (const [name, value] of Object.entries(userProperties)) copy[name] = Array.isArray(value) ? Object.freeze([...value]) : value
-  return Object.freeze(copy)
+  // names come from the wire: fromEntries defines each as an own key, so "__proto__" stays a
+  // user property instead of replacing the copy's prototype (the GHSA-52qw-whmv-87c5 class)
+  return Object.freeze(Object.fromEntries(Object.entries(userProperties).map(([name, value]) =>
+    [name, Array.isArray(value) ? Object.freeze([...value]) : value])))
 }

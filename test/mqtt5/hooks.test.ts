@@ -427,3 +427,16 @@ test('[MQTT-3.2.2-19] no Reason String on a refused CONNACK it would make larger
   const large = await refusedConnack(t, broker.url, { clientId: 'large', properties: { maximumPacketSize: 1024 } })
   t.is(large.properties?.reasonString, 'x'.repeat(100))
 })
+
+test('a user property named like an Object.prototype key ("__proto__", "constructor") reaches the hooks as a user property', async (t) => {
+  const rec = recordingPlugin()
+  const broker = await testBroker(t, { plugins: [rec.plugin] })
+  const pub = await v5(t, broker.url, { clientId: 'proto' })
+  // a computed key makes "__proto__" an own property, as mqtt-packet's parser does
+  const userProperties = { ['__proto__']: 'p', constructor: 'c' }
+  await pub.publishAsync('p/1', 'x', { qos: 1, properties: { userProperties } })
+  const [published] = await rec.of<PublishEvent>('message.publish').count(1)
+  const seen = published!.properties!.userProperties!
+  t.deepEqual(Object.keys(seen).sort(), ['__proto__', 'constructor'])
+  t.is(Object.getOwnPropertyDescriptor(seen, '__proto__')?.value, 'p')
+})
