@@ -402,3 +402,28 @@ test('the HTTP API lists a shared subscription under its full filter', async (t)
   t.is(reply.status, 200)
   t.deepEqual(reply.json.data, [{ clientid: 'm', topic: '$share/g/api/#', qos: 1 }])
 })
+
+test('$share/ and $queue/ are filter prefixes, not topic names: a PUBLISH there is refused (v5: PUBACK 0x87; 3.1.1: closed) and reaches no offline member', async (t) => {
+  const broker = await testBroker(t)
+  const offline = await v5(t, broker.url, 'offline', { clean: false, properties: { sessionExpiryInterval: 60 } })
+  t.deepEqual(await subackCodes(offline, { '$share/g/t': { qos: 1 } }), [1])
+  offline.end(true)
+  await once(offline, 'close')
+
+  const pub = await v5(t, broker.url, 'pub')
+  for (const topic of ['$share/g/t', '$queue/t']) {
+    const err = await pub.publishAsync(topic, 'x', { qos: 1 }).then(() => undefined, (error: Error & { code?: number }) => error)
+    t.is(err?.code, 0x87, topic)
+  }
+  const old = await connectClient(t, broker.url, { clientId: 'old' })
+  old.publish('$share/g/t', 'y', { qos: 1 })
+  await once(old, 'close')
+
+  const back = connectBeforeConnack(t, broker.url, { protocolVersion: 5, clientId: 'offline', clean: false, properties: { sessionExpiryInterval: 60 } })
+  const got = collect(back.client)
+  t.true((await back.connack).sessionPresent)
+  // anything queued would arrive before this one
+  await pub.publishAsync('t', 'after', { qos: 1 })
+  await until(() => got.length > 0, 'the message to t')
+  t.deepEqual(got.map((m) => m.topic + ' ' + m.payload), ['t after'], 'nothing was queued for the member')
+})

@@ -66,8 +66,18 @@ interface ServerDisconnect {
   disconnect (options: { reasonCode: number, properties?: { reasonString?: string } }, done: () => void): void
 }
 
+/** a topic no client may publish to: the broker's own, or the shared-subscription prefixes */
+function reservedTopic (topic: string): string | undefined {
+  if (topic.charCodeAt(0) !== 0x24 /* $ */) return undefined
+  if (topic.startsWith('$SYS/')) return '$SYS/ topic is reserved'
+  // a filter prefix, never a topic name: nothing is shared under it, and a persistent
+  // session's stored `$share/g/t` would otherwise match it literally (MQTT 5.0 §4.8.2)
+  if (topic.startsWith('$share/') || topic.startsWith('$queue/')) return `${topic.slice(0, topic.indexOf('/'))}/ is a shared-subscription prefix, not a topic name`
+  return undefined
+}
+
 function isPublishableTopic (topic: string): boolean {
-  return isValidTopicFilter(topic) && !topic.includes('+') && !topic.includes('#') && !topic.startsWith('$SYS')
+  return isValidTopicFilter(topic) && !topic.includes('+') && !topic.includes('#') && !topic.startsWith('$SYS') && reservedTopic(topic) === undefined
 }
 
 export function authorizePublish (ctx: BridgeContext) {
@@ -159,7 +169,8 @@ export function authorizePublish (ctx: BridgeContext) {
   return (client: Client | null, packet: PublishPacket, done: Done) => {
     // an orphan will of a dead broker in a cluster: nobody to attribute it to
     if (client === null) return done(null)
-    if (packet.topic.startsWith('$SYS/')) return done(new Error('$SYS/ topic is reserved'))
+    const reserved = reservedTopic(packet.topic)
+    if (reserved !== undefined) return done(new Error(reserved))
     counters.messagesReceived++
     // read now: aedes clears client.will right after calling us, before an async answer
     const isWill = packet === (client as Client & { will?: unknown }).will
