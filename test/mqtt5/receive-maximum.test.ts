@@ -5,7 +5,7 @@
 import test from 'ava'
 import mqttPacket from 'mqtt-packet'
 import { tapping, testBroker } from '../helpers/broker.ts'
-import { RawClient, settle, until } from '../helpers/mqtt.ts'
+import { RawClient, settle, tmpDir, until } from '../helpers/mqtt.ts'
 import { type AnyPacket, next5, raw5, send5, v5 } from './packet-helpers.ts'
 
 const publishes = (client: RawClient) => client.packets.filter((p) => p.cmd === 'publish') as AnyPacket[]
@@ -25,6 +25,20 @@ test('inbound: one QoS 2 PUBLISH over receive_maximum while the others await PUB
   t.is((await next5(client, 'disconnect')).reasonCode, 0x93)
   await client.waitClosed()
 })
+
+for (const persistence of ['memory', 'embedded']) {
+  test(`inbound: a burst of QoS 2 PUBLISH in one write past receive_maximum: DISCONNECT 0x93, once (persistence = ${persistence})`, async (t) => {
+    const dir = await tmpDir(t)
+    const broker = await testBroker(t, { config: { receive_maximum: '3', persistence, data_dir: dir } })
+    const { client } = await raw5(t, broker.port, { clientId: 'burst2' })
+    client.write(Buffer.concat([1, 2, 3, 4, 5, 6].map((id) => (
+      mqttPacket.generate({ cmd: 'publish', topic: 'w', payload: 'x', qos: 2, messageId: id, dup: false, retain: false }, { protocolVersion: 5 })
+    ))))
+    t.is((await next5(client, 'disconnect')).reasonCode, 0x93)
+    await client.waitClosed()
+    t.is(client.packets.filter((p) => p.cmd === 'disconnect').length, 0, 'one DISCONNECT')
+  })
+}
 
 test('inbound: a client that stays within the window is never disconnected (PUBCOMP frees a slot)', async (t) => {
   const broker = await testBroker(t, { config: { receive_maximum: '2' } })
