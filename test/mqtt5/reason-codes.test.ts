@@ -23,6 +23,11 @@ test('PUBACK / PUBREC 0x10 No matching subscribers when nobody subscribes, 0x00 
   t.is(ack.reasonCode ?? 0, 0x00)
   const got = await until(() => sub.received.find((p) => p.cmd === 'publish'), 'the message')
   t.is(got.topic, 'some/one')
+  // a shared subscription is a subscriber too
+  const member = await v5(t, broker.url, 'member')
+  await member.subscribeAsync('$share/g/shared/+', { qos: 1 })
+  send5(client, { cmd: 'publish', topic: 'shared/x', payload: 'z', qos: 1, messageId: 4 })
+  t.is((await next5(client, 'puback')).reasonCode ?? 0, 0x00)
 })
 
 test('PUBACK 0x91 Packet Identifier in use: a QoS 1 PUBLISH reusing the id of a QoS 2 flow awaiting PUBREL is not routed', async (t) => {
