@@ -28,6 +28,8 @@ if (!HAS_REDIS) {
     third.on('error', () => {})
     third.on('message', (_topic, payload) => received.push(payload.toString()))
     await until(() => received.length >= 1, 'the message queued for the resumed session')
-    t.deepEqual(received, ['queued in Redis'])
+    // QoS 1 is at least once: PUBACK precedes routing, so the message may also reach the
+    // resumed session live, through the subscription restored on b (a second copy)
+    t.deepEqual([...new Set(received)], ['queued in Redis'])
   })
 }
