@@ -103,6 +103,16 @@ test('SUBACK per filter: granted QoS, 0x8F Topic Filter invalid, 0x87 Not author
   await next5(client, 'pingresp')
 })
 
+test('a wildcard must fill its whole level [MQTT-4.7.1-1] [MQTT-4.7.1-2]: x+, +x, a/+x, x#, a/x# get 0x8F; +, #, a/+, +/a, a/#, +/+/# are granted', async (t) => {
+  const broker = await testBroker(t)
+  const { client } = await raw5(t, broker.port, { clientId: 'wild' })
+  const bad = ['x+', '+x', 'a/+x', 'x#', 'a/x#']
+  const good = ['+', '#', 'a/+', '+/a', 'a/#', '+/+/#']
+  send5(client, { cmd: 'subscribe', messageId: 4, subscriptions: [...bad, ...good].map((topic) => ({ topic, qos: 1 })) })
+  const suback = await next5(client, 'suback')
+  t.deepEqual(suback.granted, [...bad.map(() => 0x8F), ...good.map(() => 1)])
+})
+
 test('MQTT 3.1.1: an invalid filter still closes the connection (unchanged)', async (t) => {
   const broker = await testBroker(t)
   const { client } = await RawClient.connect(t, broker.port, { clientId: 'v4' })
