@@ -14,7 +14,7 @@ import { BrokerCounters, type BridgeContext } from './broker/context.ts'
 import { authenticate, preConnect } from './broker/handlers/connect.ts'
 import { onClientReady, onConnackSent } from './broker/handlers/connack.ts'
 import { authorizeForward } from './broker/handlers/deliver.ts'
-import { onClientDisconnect, onClientError, onKeepaliveTimeout } from './broker/handlers/disconnect.ts'
+import { onClientDisconnect, onClientError, onKeepaliveTimeout, onSessionExpired } from './broker/handlers/disconnect.ts'
 import { authorizePublish, skipDroppedPackets } from './broker/handlers/publish.ts'
 import { authorizeSubscribe, onSubscribe, onUnsubscribe } from './broker/handlers/subscribe.ts'
 import { createBrokerView } from './broker/introspection.ts'
@@ -155,6 +155,7 @@ export class Tapmq {
     broker.on('keepaliveTimeout', onKeepaliveTimeout(ctx))
     broker.on('clientError', onClientError(ctx))
     broker.on('clientDisconnect', onClientDisconnect(ctx))
+    ;(broker as unknown as NodeJS.EventEmitter).on('sessionExpired', onSessionExpired(ctx))
     broker.on('subscribe', onSubscribe(ctx))
     broker.on('unsubscribe', onUnsubscribe(ctx))
     broker.on('connectionError', (_client, err) => this.log.debug({ err: err.message }, 'connection error before CONNECT'))

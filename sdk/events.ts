@@ -216,11 +216,19 @@ export interface DisconnectEvent {
   readonly ts: number
 }
 
-/** `session.terminated`: a session ended for good (a clean session's connection closed). */
+/**
+ * Why a session ended: its connection's reason (a clean session, or MQTT 5 Session Expiry
+ * Interval 0), or `expired`: an MQTT 5 session outlived its connection by its Session Expiry
+ * Interval (§3.1.2.11.2), also when that happened while the broker was stopped.
+ */
+export type SessionEndReason = DisconnectReason | 'expired'
+
+/** `session.terminated`: a session ended for good (a clean session's connection closed, or an MQTT 5 session expired). */
 export interface SessionTerminatedEvent {
   readonly clientId: string
+  /** absent for a session that expired after a restart: the user name was not stored */
   readonly username: string | undefined
-  readonly reason: DisconnectReason
+  readonly reason: SessionEndReason
   readonly ts: number
 }
 

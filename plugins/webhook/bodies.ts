@@ -5,8 +5,8 @@
 // (nanomq 0.8.0 webhook_post.c). The other events follow EMQX 4's emqx_web_hook field sets
 // with `action` first and `null` for a missing user name (notes §1.7).
 import type {
-  AckedEvent, ConnackEvent, ConnectEvent, ConnectedEvent, DeliveredEvent, DisconnectEvent, DisconnectReason, DroppedEvent,
-  PublishEvent, SessionSubscriptionEvent, SessionTerminatedEvent, SubscribeEvent, UnsubscribeEvent, UserProperties
+  AckedEvent, ConnackEvent, ConnectEvent, ConnectedEvent, DeliveredEvent, DisconnectEvent, DroppedEvent,
+  PublishEvent, SessionEndReason, SessionSubscriptionEvent, SessionTerminatedEvent, SubscribeEvent, UnsubscribeEvent, UserProperties
 } from '../../sdk/index.ts'
 import { encodePayload, type PayloadEncoding } from './encoding.mjs'
 
@@ -14,12 +14,12 @@ import { encodePayload, type PayloadEncoding } from './encoding.mjs'
  * The SDK's disconnect reasons in EMQX 4's vocabulary: NanoMQ 0.8 always says "normal"
  * (quirk Q6); EMQX says tcp_closed and takeovered where the SDK says peer_closed and takeover.
  */
-const EMQX_REASONS: Partial<Record<DisconnectReason, string>> = {
+const EMQX_REASONS: Partial<Record<SessionEndReason, string>> = {
   peer_closed: 'tcp_closed',
   takeover: 'takeovered'
 }
 
-export function emqxReason (reason: DisconnectReason): string {
+export function emqxReason (reason: SessionEndReason): string {
   return EMQX_REASONS[reason] ?? reason
 }
 

@@ -5,7 +5,7 @@ import test, { type ExecutionContext } from 'ava'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import type {
   AckedEvent, ConnackEvent, ConnectEvent, ConnectedEvent, DeliveredEvent, DroppedEvent, PublishEvent, SubscribeEvent,
-  AuthRequest, SessionSubscriptionEvent
+  AuthRequest, SessionSubscriptionEvent, SessionTerminatedEvent
 } from '../../sdk/index.ts'
 import { tapDecision } from '../../sdk/index.ts'
 import { tapping, testBroker } from '../helpers/broker.ts'
@@ -439,4 +439,20 @@ test('a user property named like an Object.prototype key ("__proto__", "construc
   const seen = published!.properties!.userProperties!
   t.deepEqual(Object.keys(seen).sort(), ['__proto__', 'constructor'])
   t.is(Object.getOwnPropertyDescriptor(seen, '__proto__')?.value, 'p')
+})
+
+test('session.terminated: an MQTT 5 session with Session Expiry Interval 0 ends with its connection; one with an interval ends when it expires, reason "expired" (§3.1.2.11.2)', async (t) => {
+  const rec = recordingPlugin()
+  const broker = await testBroker(t, { plugins: [rec.plugin] })
+  const brief = await v5(t, broker.url, { clientId: 'brief', username: 'u0' })
+  await brief.endAsync()
+  const [ended] = await rec.of<SessionTerminatedEvent>('session.terminated').count(1)
+  t.like(ended, { clientId: 'brief', username: 'u0', reason: 'normal' })
+
+  const lasting = await v5(t, broker.url, { clientId: 'lasting', username: 'u1', clean: false, properties: { sessionExpiryInterval: 1 } })
+  await lasting.endAsync()
+  await rec.of('client.disconnected').count(2)
+  t.is(rec.of('session.terminated').list.length, 1, 'the session outlives its connection')
+  const [, expired] = await rec.of<SessionTerminatedEvent>('session.terminated').count(2)
+  t.like(expired, { clientId: 'lasting', username: 'u1', reason: 'expired' })
 })

@@ -1,5 +1,6 @@
 // Connection closed: classify why (aedes 1.2 gives no reason), then `client.disconnected`
-// and, for a clean session, `session.terminated`.
+// and, for a clean session, `session.terminated` (an MQTT 5 session with an expiry interval
+// terminates when aedes expires it: onSessionExpired).
 import type { Client } from 'aedes'
 import type { DisconnectReason } from '../../../sdk/events.ts'
 import { internals } from '../aedes-internals.ts'
@@ -23,6 +24,15 @@ export function onClientError (ctx: BridgeContext) {
     if ((error as { tapmqDenial?: boolean }).tapmqDenial === true) return
     ctx.clients.markCause(client, reasonOfError(error.message), error.message)
     ctx.log.debug({ clientId: client.id, err: error.message }, 'client error')
+  }
+}
+
+/** An MQTT 5 session ended by its expiry interval, after its connection (or across a restart). */
+export function onSessionExpired (ctx: BridgeContext) {
+  return (client: Client) => {
+    const { hooks } = ctx
+    if (!isTapped(hooks.session.terminated)) return
+    hooks.session.terminated.call(Object.freeze({ clientId: client.id, username: ctx.clients.get(client).info?.username, reason: 'expired', ts: Date.now() }))
   }
 }
 
