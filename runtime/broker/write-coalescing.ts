@@ -195,13 +195,17 @@ function complete (pending: ReadonlyArray<RoutedPacket | Callback | undefined>):
   for (let i = 1; i < pending.length; i += 2) (pending[i] as Callback)()
 }
 
-/** aedes' dedupe: a message that reached this client through two routes goes out once */
+/**
+ * aedes' dedupe (patched, lib/client.js): a message that reached this client through two
+ * routes goes out once. The routes' calls are consecutive, so only the last counter seen is a
+ * duplicate; an older counter is a message that was overtaken, not a copy.
+ */
 function dedupe (client: Client, packet: RoutedPacket): boolean {
   const id = packet.brokerId
   if (!id) return true
   const duplicates = deliveryInternals(client).duplicates
   const counter = packet.brokerCounter ?? 0
-  if ((duplicates[id] ?? 0) < counter) {
+  if (duplicates[id] !== counter) {
     duplicates[id] = counter
     return true
   }
