@@ -65,6 +65,8 @@ export interface BrokerConfig {
     readonly pendingSessionsLimit: SessionExpiryConfig['pendingSessionsLimit']
     /** MQTT 5 (docs/mqtt5.md): `max_topic_alias`, inbound aliases a client may use, advertised in CONNACK */
     readonly topicAliasMaximum: number
+    /** MQTT 5: `max_topic_alias_length`, characters of topic names one connection's aliases may hold (0 = no bound) */
+    readonly topicAliasLengthLimit: number
     /** MQTT 5: `receive_maximum`, unacknowledged inbound QoS 1/2 PUBLISH per connection, advertised */
     readonly receiveMaximum: number
     /** MQTT 5: wire bytes of the largest packet accepted (max_packet_size), advertised */
@@ -170,7 +172,9 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
       heartbeatInterval: conf.duration('heartbeat_interval', 60_000),
       // MQTT 5 session expiry: max_session_expiry_interval, max_pending_sessions (docs/mqtt5.md)
       ...readSessionExpiryConfig(conf),
-      topicAliasMaximum: conf.int('max_topic_alias', 65535, { min: 0, max: 65535 }),
+      // Mosquitto's default: each alias pins a topic name for the connection's lifetime
+      topicAliasMaximum: conf.int('max_topic_alias', 10, { min: 0, max: 65535 }),
+      topicAliasLengthLimit: conf.int('max_topic_alias_length', 65536, { min: 0 }),
       // the inbound QoS 1/2 window: by default the window max_inflight_inbound already bounds
       // (0 = unlimited there, 65535 here: the largest a CONNACK can advertise)
       receiveMaximum: conf.int('receive_maximum', Math.min(maxInflightInbound || 65535, 65535), { min: 1, max: 65535 }),

@@ -9,11 +9,11 @@ import { testBroker } from '../helpers/broker.ts'
 import { RawClient, connectClient, connectRefused } from '../helpers/mqtt.ts'
 import { connack, send5 } from './packet-helpers.ts'
 
-test('defaults: Topic Alias Maximum 65535, Receive Maximum 1000 (max_inflight_inbound), Maximum Packet Size of a 1024 KB packet; available features not advertised', async (t) => {
+test('defaults: Topic Alias Maximum 10, Receive Maximum 1000 (max_inflight_inbound), Maximum Packet Size of a 1024 KB packet; available features not advertised', async (t) => {
   const broker = await testBroker(t)
   const ack = await connack(t, broker.url, { clientId: 'defaults' })
   t.is(ack.reasonCode, 0)
-  t.is(ack.properties?.topicAliasMaximum, 65535)
+  t.is(ack.properties?.topicAliasMaximum, 10)
   t.is(ack.properties?.receiveMaximum, 1000)
   // 1024 KB of remaining length, plus the fixed header byte and a 3-byte length field
   t.is(ack.properties?.maximumPacketSize, 1024 * 1024 + 4)

@@ -56,6 +56,23 @@ test('inbound: an empty topic with an alias never set is a Protocol Error (DISCO
   t.is((await next5(bare, 'disconnect')).reasonCode, 0x82)
 })
 
+test('inbound: the topic names one connection\'s aliases hold are bounded by max_topic_alias_length: remapping an alias frees its old name; going over is DISCONNECT 0x97 Quota exceeded', async (t) => {
+  const broker = await testBroker(t, { config: { max_topic_alias: '100', max_topic_alias_length: '100' } })
+  const { client } = await raw5(t, broker.port, { clientId: 'long' })
+  const name = (c: string) => 't/' + c.repeat(38) // 40 characters
+  send5(client, { cmd: 'publish', topic: name('a'), payload: 'x', qos: 1, messageId: 1, properties: { topicAlias: 1 } })
+  await next5(client, 'puback')
+  send5(client, { cmd: 'publish', topic: name('b'), payload: 'x', qos: 1, messageId: 2, properties: { topicAlias: 2 } })
+  await next5(client, 'puback')
+  // alias 2 remapped: 80 characters held, not 120
+  send5(client, { cmd: 'publish', topic: name('c'), payload: 'x', qos: 1, messageId: 3, properties: { topicAlias: 2 } })
+  await next5(client, 'puback')
+  // a third name would hold 120
+  send5(client, { cmd: 'publish', topic: name('d'), payload: 'x', qos: 1, messageId: 4, properties: { topicAlias: 3 } })
+  t.is((await next5(client, 'disconnect')).reasonCode, 0x97)
+  await client.waitClosed()
+})
+
 test('inbound: aliases do not survive a reconnect, even of a persistent session [MQTT-3.3.2-7]', async (t) => {
   const broker = await testBroker(t)
   const first = await raw5(t, broker.port, { clientId: 'again', clean: false, properties: { sessionExpiryInterval: 60 } })
