@@ -358,6 +358,16 @@ test('[MQTT-3.1.2-29] a PUBACK 0x87 to a client that set Request Problem Informa
   t.true(old.connected)
 })
 
+test('[MQTT-3.14.2-3] the DISCONNECT of a deny-with-disconnect leaves out a Reason String that would exceed the client\'s Maximum Packet Size', async (t) => {
+  const broker = await testBroker(t, { plugins: [denyPublish({ reason: 'r'.repeat(100), disconnect: true })] })
+  const pub = await v5(t, broker.url, { clientId: 'small', properties: { maximumPacketSize: 64 } })
+  const from = pub.received.length
+  pub.publish('locked/1', 'x', { qos: 1 }, () => {})
+  const disconnect = await nextPacket(pub, 'disconnect', from)
+  t.is(disconnect.reasonCode, 0x87)
+  t.is(disconnect.properties?.reasonString, undefined)
+})
+
 test('§3.14.2.1: an authorize.publish deny with disconnect sends an MQTT 5 publisher DISCONNECT 0x87 with the reason', async (t) => {
   const rec = recordingPlugin()
   const broker = await testBroker(t, { plugins: [denyPublish({ reason: 'tampering detected', disconnect: true }), rec.plugin] })

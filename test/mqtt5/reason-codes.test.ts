@@ -161,3 +161,25 @@ test('0x10 No matching subscribers is off in a cluster, where other nodes\' subs
   t.false(read({ 'cluster.enable': 'true' }))
   t.false(read({ persistence: 'redis' }))
 })
+
+test('a Reason String that would make the PUBACK or SUBACK larger than the client\'s Maximum Packet Size is left out; the ack still goes [MQTT-3.4.2-2] [MQTT-3.9.2-1]', async (t) => {
+  const broker = await testBroker(t, {
+    plugins: [tapping('acl', (hooks) => {
+      hooks.authorize.publish.tap('acl', (req) => req.topic.startsWith('locked/') ? { result: 'deny', reason: `no access to ${req.topic}` } : undefined)
+      hooks.authorize.subscribe.tap('acl', (req) => req.topic.startsWith('locked/') ? { result: 'deny', reason: `no access to ${req.topic}` } : undefined)
+    })]
+  })
+  const topic = 'locked/' + 'a'.repeat(200)
+  for (const [maximumPacketSize, fits] of [[128, false], [4096, true]] as const) {
+    const { client } = await raw5(t, broker.port, { clientId: `max${maximumPacketSize}`, properties: { maximumPacketSize } })
+    send5(client, { cmd: 'publish', topic, qos: 1, messageId: 1, payload: 'p' })
+    const puback = await next5(client, 'puback')
+    t.is(puback.reasonCode, 0x87)
+    t.is(puback.properties?.reasonString !== undefined, fits, `PUBACK reason string with Maximum Packet Size ${maximumPacketSize}`)
+    send5(client, { cmd: 'subscribe', messageId: 2, subscriptions: [{ topic, qos: 1 }] })
+    const suback = await next5(client, 'suback')
+    t.deepEqual(suback.granted, [0x87])
+    t.is(suback.properties?.reasonString !== undefined, fits, `SUBACK reason string with Maximum Packet Size ${maximumPacketSize}`)
+    if (fits) t.true(suback.length! + 2 <= maximumPacketSize)
+  }
+})

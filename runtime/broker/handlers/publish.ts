@@ -66,6 +66,17 @@ interface ServerDisconnect {
   disconnect (options: { reasonCode: number, properties?: { reasonString?: string } }, done: () => void): void
 }
 
+/**
+ * [MQTT-3.14.2-3] a DISCONNECT carries a Reason String only where it keeps the packet within
+ * the client's Maximum Packet Size (and the string within UTF-8's 65535 bytes)
+ */
+function reasonStringFits (client: Client, reason: string): boolean {
+  const bytes = Buffer.byteLength(reason)
+  const max = (client as { maximumPacketSize?: number }).maximumPacketSize
+  // fixed header 1 + remaining length <= 4, reason code 1, property length <= 4, identifier 1, length 2
+  return bytes <= 65535 && (!max || 1 + 4 + 1 + 4 + 1 + 2 + bytes <= max)
+}
+
 /** a topic no client may publish to: the broker's own, or the shared-subscription prefixes */
 function reservedTopic (topic: string): string | undefined {
   if (topic.charCodeAt(0) !== 0x24 /* $ */) return undefined
@@ -157,7 +168,7 @@ export function authorizePublish (ctx: BridgeContext) {
       if (client.version === 5 && !isWill) {
         // MQTT 5: a DISCONNECT 0x87 says why (§3.14.2.1; a Reason String is allowed on DISCONNECT
         // whatever Request Problem Information says, [MQTT-3.1.2-29]); the PUBLISH is not routed
-        const properties = decision.reason ? { reasonString: decision.reason } : undefined
+        const properties = decision.reason && reasonStringFits(client, decision.reason) ? { reasonString: decision.reason } : undefined
         const denied = new PublishDenied(decision.reason ?? `publish to ${packet.topic} not authorized`)
         return (client as unknown as ServerDisconnect).disconnect({ reasonCode: NOT_AUTHORIZED, properties }, () => done(denied))
       }
