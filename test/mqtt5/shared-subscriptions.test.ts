@@ -427,3 +427,14 @@ test('$share/ and $queue/ are filter prefixes, not topic names: a PUBLISH there 
   await until(() => got.length > 0, 'the message to t')
   t.deepEqual(got.map((m) => m.topic + ' ' + m.payload), ['t after'], 'nothing was queued for the member')
 })
+
+test('shared_subscription = false: $queue/ is an ordinary topic again, as in aedes 1.2: a PUBLISH there reaches a subscriber of that literal filter', async (t) => {
+  const broker = await testBroker(t, { config: { shared_subscription: 'false' } })
+  const sub = await connectClient(t, broker.url, { clientId: 'sub' })
+  const got = collect(sub)
+  await sub.subscribeAsync({ '$queue/jobs': { qos: 1 } })
+  const pub = await connectClient(t, broker.url, { clientId: 'pub' })
+  await pub.publishAsync('$queue/jobs', 'job', { qos: 1 })
+  await until(() => got.length >= 1, 'the message')
+  t.deepEqual(got.map((m) => `${m.topic} ${m.payload}`), ['$queue/jobs job'])
+})

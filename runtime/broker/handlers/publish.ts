@@ -77,22 +77,26 @@ function reasonStringFits (client: Client, reason: string): boolean {
   return bytes <= 65535 && (!max || 1 + 4 + 1 + 4 + 1 + 2 + bytes <= max)
 }
 
-/** a topic no client may publish to: the broker's own, or the shared-subscription prefixes */
-function reservedTopic (topic: string): string | undefined {
+/**
+ * A topic no client may publish to: the broker's own, and with shared subscriptions on, their
+ * prefixes (off, `$share/g/t` is an ordinary filter that matches only that topic, as in aedes 1.2).
+ */
+function reservedTopic (topic: string, shared: boolean): string | undefined {
   if (topic.charCodeAt(0) !== 0x24 /* $ */) return undefined
   if (topic.startsWith('$SYS/')) return '$SYS/ topic is reserved'
   // a filter prefix, never a topic name: nothing is shared under it, and a persistent
   // session's stored `$share/g/t` would otherwise match it literally (MQTT 5.0 §4.8.2)
-  if (topic.startsWith('$share/') || topic.startsWith('$queue/')) return `${topic.slice(0, topic.indexOf('/'))}/ is a shared-subscription prefix, not a topic name`
+  if (shared && (topic.startsWith('$share/') || topic.startsWith('$queue/'))) return `${topic.slice(0, topic.indexOf('/'))}/ is a shared-subscription prefix, not a topic name`
   return undefined
 }
 
-function isPublishableTopic (topic: string): boolean {
-  return isValidTopicFilter(topic) && !topic.includes('+') && !topic.includes('#') && !topic.startsWith('$SYS') && reservedTopic(topic) === undefined
+function isPublishableTopic (topic: string, shared: boolean): boolean {
+  return isValidTopicFilter(topic) && !topic.includes('+') && !topic.includes('#') && !topic.startsWith('$SYS') && reservedTopic(topic, shared) === undefined
 }
 
 export function authorizePublish (ctx: BridgeContext) {
   const { hooks, counters } = ctx
+  const shared = ctx.config.aedes.sharedSubscriptionAvailable
 
   const drop = (client: Client, packet: PublishPacket, isWill: boolean, reason: DropReason, detail: string | undefined, done: Done) => {
     counters.messagesDropped++
@@ -148,7 +152,7 @@ export function authorizePublish (ctx: BridgeContext) {
     if (verdict.dropped !== undefined) return drop(client, packet, isWill, 'dropped_by_plugin', verdict.dropped, done)
     const next = verdict.current
     if (next !== message) {
-      if (!isPublishableTopic(next.topic)) {
+      if (!isPublishableTopic(next.topic, shared)) {
         return drop(client, packet, isWill, 'dropped_by_plugin', `rewritten to an invalid topic ${JSON.stringify(next.topic)}`, done)
       }
       packet.topic = next.topic
@@ -180,7 +184,7 @@ export function authorizePublish (ctx: BridgeContext) {
   return (client: Client | null, packet: PublishPacket, done: Done) => {
     // an orphan will of a dead broker in a cluster: nobody to attribute it to
     if (client === null) return done(null)
-    const reserved = reservedTopic(packet.topic)
+    const reserved = reservedTopic(packet.topic, shared)
     if (reserved !== undefined) return done(new Error(reserved))
     counters.messagesReceived++
     // read now: aedes clears client.will right after calling us, before an async answer
