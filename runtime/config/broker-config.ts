@@ -73,8 +73,6 @@ export interface BrokerConfig {
     readonly maximumPacketSize: number
     /** MQTT 5: `outbound_topic_alias`, the broker uses topic aliases towards clients that allow them */
     readonly outboundTopicAlias: boolean
-    /** MQTT 5: PUBACK/PUBREC 0x10 when no subscriber matches (single node only: other nodes' subscribers are unknown here) */
-    readonly noMatchingSubscribersReasonCode: boolean
     /** MQTT 5: `response_information`, returned in CONNACK to clients that ask for it (unset: never) */
     readonly responseInformation?: string
   }
@@ -181,8 +179,7 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
       // max_packet_size bounds the remaining length (NanoMQ); MQTT 5 counts the whole packet
       maximumPacketSize: wireSize(maxPacketSize),
       outboundTopicAlias: conf.bool('outbound_topic_alias', false),
-      responseInformation: conf.string('response_information') || undefined,
-      noMatchingSubscribersReasonCode: persistence.type !== 'redis' && !cluster.enable
+      responseInformation: conf.string('response_information') || undefined
     }
   }
 }
