@@ -22,10 +22,10 @@ test('PUBACK / PUBREC 0x00 when nobody subscribes, also when only an offline per
   send5(client, { cmd: 'publish', topic: 'later/x', payload: 'kept', qos: 1, messageId: 5 })
   t.is((await next5(client, 'puback')).reasonCode ?? 0, 0x00)
   // the queued message may come in the same read as the CONNACK: handler first
-  const got: string[] = []
-  connectBeforeConnack(t, broker.url, { protocolVersion: 5, clientId: 'away', clean: false, properties: { sessionExpiryInterval: 60 } }, (_topic, payload) => got.push(payload.toString()))
-  await until(() => got.length > 0, 'the queued message')
-  t.deepEqual(got, ['kept'])
+  const queued: string[] = []
+  connectBeforeConnack(t, broker.url, { protocolVersion: 5, clientId: 'away', clean: false, properties: { sessionExpiryInterval: 60 } }, (_topic, payload) => queued.push(payload.toString()))
+  await until(() => queued.length > 0, 'the queued message')
+  t.deepEqual(queued, ['kept'])
 
   const sub = await v5(t, broker.url, 'sub')
   await sub.subscribeAsync('some/+', { qos: 1 })
