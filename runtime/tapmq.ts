@@ -13,7 +13,7 @@ import { LIMIT_NAMES, Limits } from './broker/limits.ts'
 import { BrokerCounters, type BridgeContext } from './broker/context.ts'
 import { authenticate, preConnect } from './broker/handlers/connect.ts'
 import { onClientReady, onConnackSent } from './broker/handlers/connack.ts'
-import { authorizeForward } from './broker/handlers/deliver.ts'
+import { authorizeForward, onOutboundDropped } from './broker/handlers/deliver.ts'
 import { onClientDisconnect, onClientError, onKeepaliveTimeout, onSessionExpired } from './broker/handlers/disconnect.ts'
 import { authorizePublish, skipDroppedPackets } from './broker/handlers/publish.ts'
 import { authorizeSubscribe, onSubscribe, onUnsubscribe } from './broker/handlers/subscribe.ts'
@@ -156,6 +156,7 @@ export class Tapmq {
     broker.on('clientError', onClientError(ctx))
     broker.on('clientDisconnect', onClientDisconnect(ctx))
     ;(broker as unknown as NodeJS.EventEmitter).on('sessionExpired', onSessionExpired(ctx))
+    ;(broker as unknown as NodeJS.EventEmitter).on('outboundDropped', onOutboundDropped(ctx))
     broker.on('subscribe', onSubscribe(ctx))
     broker.on('unsubscribe', onUnsubscribe(ctx))
     broker.on('connectionError', (_client, err) => this.log.debug({ err: err.message }, 'connection error before CONNECT'))
@@ -170,6 +171,7 @@ export class Tapmq {
     m.gauge('tapmq_messages_received_total', 'PUBLISH packets received from clients', () => counters.messagesReceived)
     m.gauge('tapmq_messages_sent_total', 'PUBLISH packets written to subscribers', () => counters.messagesSent)
     m.gauge('tapmq_messages_dropped_total', 'Messages acknowledged but not routed', () => counters.messagesDropped)
+    m.gauge('tapmq_outbound_queue_dropped_total', 'QoS 1/2 deliveries not queued: the MQTT 5 subscriber\'s Receive Maximum window and max_outbound_queue were full', () => counters.outboundQueueDropped)
     m.gauge('tapmq_connects_accepted_total', 'CONNACKs with return code 0', () => counters.connectsAccepted)
     m.gauge('tapmq_connects_rejected_total', 'CONNACKs with a non-zero return code', () => counters.connectsRejected)
     const { limits } = this.#ctx

@@ -14,6 +14,8 @@ export interface ClientState {
   subscribing?: Set<string>
   /** the first known cause of the coming disconnect; later causes do not overwrite it */
   cause?: { reason: DisconnectReason, detail?: string }
+  /** set at the first delivery this connection's full outbound queue refused (logged once) */
+  outboundQueueFull?: boolean
 }
 
 const UNKNOWN_PEER: Peer = Object.freeze({ address: '', port: 0, listenerPort: 0, transport: 'tcp' })

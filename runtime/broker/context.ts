@@ -11,6 +11,8 @@ export class BrokerCounters {
   messagesReceived = 0
   messagesSent = 0
   messagesDropped = 0
+  /** QoS 1/2 deliveries not queued: the subscriber's Receive Maximum window and wait queue were full */
+  outboundQueueDropped = 0
   connectsAccepted = 0
   connectsRejected = 0
   readonly startedAt = Date.now()

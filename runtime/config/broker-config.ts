@@ -73,6 +73,8 @@ export interface BrokerConfig {
     readonly maximumPacketSize: number
     /** MQTT 5: `outbound_topic_alias`, the broker uses topic aliases towards clients that allow them */
     readonly outboundTopicAlias: boolean
+    /** MQTT 5: `max_outbound_queue`, QoS 1/2 messages waiting per connection beyond the client's Receive Maximum */
+    readonly maxQueuedOutbound: number
     /** MQTT 5: `response_information`, returned in CONNACK to clients that ask for it (unset: never) */
     readonly responseInformation?: string
   }
@@ -179,6 +181,7 @@ export function readBrokerConfig (conf: Conf, baseDir: string): BrokerConfig {
       // max_packet_size bounds the remaining length (NanoMQ); MQTT 5 counts the whole packet
       maximumPacketSize: wireSize(maxPacketSize),
       outboundTopicAlias: conf.bool('outbound_topic_alias', false),
+      maxQueuedOutbound: conf.int('max_outbound_queue', 10_000, { min: 1 }),
       responseInformation: conf.string('response_information') || undefined
     }
   }

@@ -109,7 +109,7 @@ const BROKER_KEYS = [
   'connect_timeout', 'drain_timeout', 'max_connections', 'max_connection_rate', 'max_subscriptions', 'max_keepalive',
   'max_client_id_length', 'max_inflight_inbound', 'max_topic_levels', 'heartbeat_interval',
   'max_topic_alias', 'max_topic_alias_length', 'receive_maximum', 'outbound_topic_alias', 'response_information',
-  'shared_subscription', 'max_session_expiry_interval', 'max_pending_sessions',
+  'shared_subscription', 'max_session_expiry_interval', 'max_pending_sessions', 'max_outbound_queue',
   'log.level', 'log.format', 'websocket.enable', 'websocket.url', 'tls.enable', 'tls.url', 'tls.keyfile',
   'tls.certfile', 'tls.cacertfile', 'tls.key_password', 'tls.verify_peer', 'tls.fail_if_no_peer_cert',
   'http_server.enable', 'http_server.port', 'http_server.bind', 'http_server.username', 'http_server.password',

@@ -147,3 +147,24 @@ test('outbound: without a Receive Maximum (65535) a client gets every message wi
   await until(() => publishes(sub).length >= 40, 'forty unacknowledged messages')
   t.pass()
 })
+
+test('outbound: with the window and max_outbound_queue full, further QoS 1 messages are not queued: counted in tapmq_outbound_queue_dropped_total and logged once', async (t) => {
+  const broker = await testBroker(t, { config: { max_outbound_queue: '3' } })
+  const { client: sub } = await raw5(t, broker.port, { clientId: 'stall', properties: { receiveMaximum: 1 } })
+  send5(sub, { cmd: 'subscribe', messageId: 1, subscriptions: [{ topic: 'q', qos: 1 }] })
+  await next5(sub, 'suback')
+  const pub = await v5(t, broker.url, 'pub')
+  // 1 in flight, 3 waiting, 4 refused
+  for (let i = 1; i <= 8; i++) await pub.publishAsync('q', String(i), { qos: 1 })
+  const registry = broker.tapmq.metrics.registry
+  const dropped = async () => Number(/ (\d+)$/m.exec(await registry.getSingleMetricAsString('tapmq_outbound_queue_dropped_total'))?.[1])
+  for (let polls = 0; (await dropped()) < 4 && polls < 500; polls++) await settle(10)
+  t.is(await dropped(), 4, 'four refused')
+  t.is(broker.logs.filter((line) => String(line.msg).includes('outbound queue is full') && line.clientId === 'stall').length, 1)
+  // the queued ones still come, in order, as the subscriber acknowledges
+  for (let acked = 0; acked < 4; acked++) {
+    await until(() => publishes(sub).length > acked, `message ${acked + 1}`)
+    send5(sub, { cmd: 'puback', messageId: publishes(sub)[acked].messageId })
+  }
+  t.deepEqual(publishes(sub).map((p) => String(p.payload)), ['1', '2', '3', '4'])
+})

@@ -6,6 +6,22 @@ import { isTapped } from '../../hooks.ts'
 import { messageProperties } from '../client-state.ts'
 import type { BridgeContext } from '../context.ts'
 
+/**
+ * A QoS 1/2 delivery aedes did not queue: the MQTT 5 subscriber has its Receive Maximum of
+ * messages unacknowledged and `max_outbound_queue` more waiting. A persistent session still
+ * has it in its store; a clean session loses it. Counted, and logged once per connection.
+ */
+export function onOutboundDropped (ctx: BridgeContext) {
+  return (client: Client) => {
+    ctx.counters.outboundQueueDropped++
+    const state = ctx.clients.get(client)
+    if (state.outboundQueueFull) return
+    state.outboundQueueFull = true
+    ctx.log.warn({ clientId: client.id, limit: ctx.config.aedes.maxQueuedOutbound, clean: client.clean },
+      'subscriber acknowledges too slowly: its outbound queue is full and further QoS 1/2 messages are not queued (counted in tapmq_outbound_queue_dropped_total)')
+  }
+}
+
 export function authorizeForward (ctx: BridgeContext) {
   const { counters } = ctx
   return (_client: Client, packet: AedesPublishPacket) => {
