@@ -186,3 +186,23 @@ test('a Reason String that would make the PUBACK or SUBACK larger than the clien
     if (fits) t.true(suback.length! + 2 <= maximumPacketSize)
   }
 })
+
+test('a CONNECT with Maximum Packet Size 0 is a Protocol Error: CONNACK 0x82 (§3.1.2.11.4)', async (t) => {
+  const broker = await testBroker(t)
+  const { connack } = await raw5(t, broker.port, { clientId: 'zero-max', properties: { maximumPacketSize: 0 } })
+  t.is((connack as { reasonCode?: number }).reasonCode, 0x82)
+})
+
+test('a PUBLISH topic with a wildcard: DISCONNECT 0x90 Topic Name invalid for MQTT 5 [MQTT-3.3.2-2]; 3.1.1 is closed as before', async (t) => {
+  const broker = await testBroker(t)
+  for (const topic of ['a/+', 'a/#']) {
+    const { client } = await raw5(t, broker.port, { clientId: `wild-${topic.length}${topic.at(-1) === '#' ? 'h' : 'p'}` })
+    send5(client, { cmd: 'publish', topic, payload: 'x', qos: 0 })
+    t.is((await next5(client, 'disconnect')).reasonCode, 0x90, topic)
+    await client.waitClosed()
+  }
+  const { client: old } = await RawClient.connect(t, broker.port, { clientId: 'v4' })
+  old.send({ cmd: 'publish', topic: 'a/+', payload: Buffer.from('x'), qos: 0, retain: false, dup: false })
+  await old.waitClosed()
+  t.false(old.packets.some((p) => p.cmd === 'disconnect'))
+})
