@@ -206,3 +206,13 @@ test('a PUBLISH topic with a wildcard: DISCONNECT 0x90 Topic Name invalid for MQ
   await old.waitClosed()
   t.false(old.packets.some((p) => p.cmd === 'disconnect'))
 })
+
+test('enhanced authentication is not supported: a CONNECT with an Authentication Method gets CONNACK 0x8C; an AUTH packet is a Protocol Error, DISCONNECT 0x82 (§4.12)', async (t) => {
+  const broker = await testBroker(t)
+  const { connack } = await raw5(t, broker.port, { clientId: 'scram', properties: { authenticationMethod: 'SCRAM-SHA-1' } })
+  t.is((connack as { reasonCode?: number }).reasonCode, 0x8C)
+  const { client } = await raw5(t, broker.port, { clientId: 'plain' })
+  send5(client, { cmd: 'auth', reasonCode: 0x18, properties: { authenticationMethod: 'SCRAM-SHA-1' } })
+  t.is((await next5(client, 'disconnect')).reasonCode, 0x82)
+  await client.waitClosed()
+})
