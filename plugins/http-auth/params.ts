@@ -56,7 +56,6 @@ const NAMED: Record<string, Placeholder> = {
 export const PLACEHOLDER_LETTERS = Object.keys(PERCENT)
 export const PLACEHOLDER_NAMES = Object.keys(NAMED)
 
-/** `%r`: `mqtt` over TCP and TLS, `ws` over WebSocket (plain or TLS). */
 /**
  * `%r`: `mqtt5` for an MQTT 5 client (issue 11; EMQX says `mqtt` whatever the version), else
  * `ws` over WebSocket and `mqtt` over TCP/TLS.

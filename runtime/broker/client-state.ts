@@ -45,31 +45,22 @@ export class ClientStates {
 }
 
 export function clientInfo (client: Client, packet: ConnectPacket, peer: Peer): ClientInfo {
-  const properties = packet.protocolVersion === 5 ? connectProperties(packet.properties) : undefined
-  if (properties === undefined) {
-    return Object.freeze({
-      clientId: client.id ?? packet.clientId,
-      username: packet.username,
-      protoVer: packet.protocolVersion ?? 4,
-      protoName: packet.protocolId ?? 'MQTT',
-      keepalive: packet.keepalive ?? 0,
-      cleanSession: packet.clean ?? true,
-      peer
-    })
-  }
-  // MQTT 5 with properties: the same fields, plus the two optional ones (never `undefined`
-  // keys, so that payloads of clients without them compare equal to 3.1.1 ones)
   const info: { -readonly [K in keyof ClientInfo]: ClientInfo[K] } = {
     clientId: client.id ?? packet.clientId,
     username: packet.username,
-    protoVer: 5,
+    protoVer: packet.protocolVersion ?? 4,
     protoName: packet.protocolId ?? 'MQTT',
     keepalive: packet.keepalive ?? 0,
     cleanSession: packet.clean ?? true,
-    peer,
-    properties
+    peer
   }
-  if (properties.userProperties !== undefined) info.userProperties = properties.userProperties
+  // MQTT 5 with properties: the two optional fields, never as `undefined` keys, so that
+  // payloads of clients without them compare equal to 3.1.1 ones
+  const properties = packet.protocolVersion === 5 ? connectProperties(packet.properties) : undefined
+  if (properties !== undefined) {
+    info.properties = properties
+    if (properties.userProperties !== undefined) info.userProperties = properties.userProperties
+  }
   return Object.freeze(info)
 }
 
@@ -84,15 +75,7 @@ const CONNECT_PROPERTY_NAMES = [
  */
 export function connectProperties (properties: ConnectPacket['properties']): ConnectProperties | undefined {
   if (properties === undefined || properties === null) return undefined
-  const copy: Record<string, unknown> = {}
-  let any = false
-  for (const name of CONNECT_PROPERTY_NAMES) {
-    const value = properties[name]
-    if (value === undefined) continue
-    copy[name] = name === 'userProperties' ? frozenUserProperties(value as UserProperties) : value
-    any = true
-  }
-  return any ? Object.freeze(copy) as ConnectProperties : undefined
+  return frozenCopy(properties, CONNECT_PROPERTY_NAMES) as ConnectProperties | undefined
 }
 
 const MESSAGE_PROPERTY_NAMES = [
@@ -112,18 +95,23 @@ const messagePropertyCopies = new WeakMap<object, MessageProperties | null>()
 export function messageProperties (properties: object): MessageProperties | undefined {
   const known = messagePropertyCopies.get(properties)
   if (known !== undefined) return known ?? undefined
-  const source = properties as Record<string, unknown>
+  const result = frozenCopy(properties, MESSAGE_PROPERTY_NAMES) as MessageProperties | undefined
+  messagePropertyCopies.set(properties, result ?? null)
+  return result
+}
+
+/** The `names` of `source` that are set, in a frozen copy (arrays and user properties frozen too), or undefined if none is. */
+function frozenCopy (source: object, names: readonly string[]): object | undefined {
+  const from = source as Record<string, unknown>
   const copy: Record<string, unknown> = {}
   let any = false
-  for (const name of MESSAGE_PROPERTY_NAMES) {
-    const value = source[name]
+  for (const name of names) {
+    const value = from[name]
     if (value === undefined) continue
     copy[name] = name === 'userProperties' ? frozenUserProperties(value as UserProperties) : Array.isArray(value) ? Object.freeze([...value]) : value
     any = true
   }
-  const result = any ? Object.freeze(copy) as MessageProperties : undefined
-  messagePropertyCopies.set(properties, result ?? null)
-  return result
+  return any ? Object.freeze(copy) : undefined
 }
 
 function frozenUserProperties (userProperties: UserProperties): UserProperties {

@@ -32,7 +32,7 @@ export function authorizeSubscribe (ctx: BridgeContext) {
     const { hooks } = ctx
     // MQTT 5 subscription options (§3.8.3.1) only for MQTT 5 clients: 3.1.1 payloads keep their keys
     let granted: SubscriptionRequest = client.version === 5
-      ? { topic: subscription.topic, qos: subscription.qos as QoS, nl: subscription.nl === true, rap: subscription.rap === true, rh: (subscription.rh ?? 0) as 0 | 1 | 2 }
+      ? { topic: subscription.topic, qos: subscription.qos as QoS, ...subscriptionOptions(subscription) }
       : { topic: subscription.topic, qos: subscription.qos as QoS }
     const state = ctx.clients.get(client)
     if (!admitted(ctx, client, subscription.topic)) return done(null, null)
@@ -77,6 +77,11 @@ function refuse (client: Client, subscription: Subscription, reason: string | un
   done(null, null)
 }
 
+/** MQTT 5 subscription options (§3.8.3.1) as the hook payloads carry them. */
+function subscriptionOptions (subscription: Subscription): { nl: boolean, rap: boolean, rh: 0 | 1 | 2 } {
+  return { nl: subscription.nl === true, rap: subscription.rap === true, rh: (subscription.rh ?? 0) as 0 | 1 | 2 }
+}
+
 /** max_subscriptions: filters held, plus those granted earlier in the same SUBSCRIBE packet. */
 function admitted (ctx: BridgeContext, client: Client, topic: string): boolean {
   const held = internals(client).subscriptions ?? {}
@@ -102,7 +107,7 @@ export function onSubscribe (ctx: BridgeContext) {
       if (sub.qos > 2) continue
       hook.call(Object.freeze(client.version === 5
         // MQTT 5 subscription options (§3.8.3.1), as on client.subscribe
-        ? { clientId: client.id, username, topic: sub.topic, qos: sub.qos as QoS, nl: sub.nl === true, rap: sub.rap === true, rh: (sub.rh ?? 0) as 0 | 1 | 2, ts }
+        ? { clientId: client.id, username, topic: sub.topic, qos: sub.qos as QoS, ...subscriptionOptions(sub), ts }
         : { clientId: client.id, username, topic: sub.topic, qos: sub.qos as QoS, ts }))
     }
   }
